@@ -1,0 +1,5 @@
+"""Run seglab as ``python -m seglab``."""
+
+from seglab.cli import main
+
+raise SystemExit(main())

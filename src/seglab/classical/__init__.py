@@ -1,0 +1,1 @@
+"""Classical segmentation: NumPy images in, ``(H, W)`` int label maps out."""

@@ -1,0 +1,145 @@
+"""Reading images, and reading and writing index masks as (palette) PNG files.
+
+Masks follow the Pascal VOC convention: a palette PNG whose pixel values are class indices,
+with 255 meaning void (ignored). Writes are atomic: a temporary file in the same folder is
+renamed over the target, so an interrupted run never leaves a half-written mask.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["read_image", "read_mask", "write_mask", "voc_palette", "atomic_write_bytes"]
+
+
+def voc_palette(num_colors: int = 256) -> np.ndarray:
+    """The Pascal VOC colour map: class 0 is black, 255 (void) is (224, 224, 192).
+
+    Returns:
+        ``(num_colors, 3)`` uint8 array.
+    """
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for index in range(256):
+        label, r, g, b = index, 0, 0, 0
+        # Bit-interleaving spreads neighbouring class indices over distant colours.
+        for shift in range(7, -1, -1):
+            r |= ((label >> 0) & 1) << shift
+            g |= ((label >> 1) & 1) << shift
+            b |= ((label >> 2) & 1) << shift
+            label >>= 3
+        palette[index] = (r, g, b)
+    return palette[:num_colors]
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        image = Image.open(path)
+        image.load()
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"refusing to read {path}: {error}") from error
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from error
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read any image file PIL understands as ``(H, W, 3)`` uint8 RGB.
+
+    The format is detected from the content, not the extension (some Oxford-IIIT Pet ``.jpg``
+    files are really GIF or PNG). Palette, grayscale, 16-bit, CMYK and alpha images are converted
+    to RGB; alpha is dropped. EXIF orientation is deliberately not applied, because the masks
+    that go with an image are stored in the raw orientation.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if the file is not a readable image (the message names the file).
+    """
+    image = _open(path)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # Scale 16/32-bit integer images to 8 bits by their own range rather than clipping.
+        array = np.asarray(image, dtype=np.float64)
+        top = array.max()
+        array = (array / top * 255.0) if top > 0 else array
+        gray = np.round(array).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode != "RGB":
+        image = image.convert("RGBA").convert("RGB") if image.mode == "P" else image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read an index mask: palette (``P``), grayscale (``L``) or 16-bit PNG.
+
+    For palette PNGs the stored indices are returned, not the colours.
+
+    Returns:
+        ``(H, W)`` array, uint8 for 8-bit masks and int32 for 16/32-bit ones.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if the file is unreadable or a colour (RGB) image, which has no indices.
+    """
+    image = _open(path)
+    if image.mode in ("P", "L", "1"):
+        return np.asarray(image, dtype=np.uint8).copy()
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return np.asarray(image).astype(np.int32)
+    raise ValueError(
+        f"mask {path} has mode {image.mode!r}; expected an index mask (palette 'P', grayscale 'L' "
+        "or 16-bit). Convert colour masks to class indices first."
+    )
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_mask(
+    path: str | os.PathLike, mask: np.ndarray, palette: np.ndarray | None = None
+) -> None:
+    """Write an index mask as a palette PNG (VOC colours by default), atomically.
+
+    Args:
+        path: target file; parent folders are created.
+        mask: ``(H, W)`` int array with values in [0, 255] (255 = void by convention).
+        palette: optional ``(P, 3)`` uint8 colour table, P <= 256; default :func:`voc_palette`.
+
+    Raises:
+        ValueError: if the mask is not 2-D or has values outside [0, 255].
+    """
+    import io as _io
+
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be (H, W), got shape {mask.shape}")
+    if mask.size and (mask.min() < 0 or mask.max() > 255):
+        raise ValueError(
+            f"mask values must be in [0, 255] for a palette PNG, got [{mask.min()}, {mask.max()}]"
+        )
+    colours = voc_palette() if palette is None else np.asarray(palette, dtype=np.uint8)
+    if colours.ndim != 2 or colours.shape[1] != 3 or len(colours) > 256:
+        raise ValueError(f"palette must be (P, 3) with P <= 256, got shape {colours.shape}")
+    # putpalette turns the 8-bit "L" image into a "P" image without touching its indices.
+    image = Image.fromarray(mask.astype(np.uint8))
+    image.putpalette(colours.reshape(-1).tolist())
+    buffer = _io.BytesIO()
+    image.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())

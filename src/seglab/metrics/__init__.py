@@ -1,0 +1,1 @@
+"""Segmentation metrics: semantic, multi-label, superpixel, unsupervised, interactive."""
