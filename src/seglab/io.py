@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["read_image", "read_mask", "write_mask", "voc_palette", "atomic_write_bytes"]
+__all__ = [
+    "read_image",
+    "read_mask",
+    "write_mask",
+    "write_labels",
+    "write_image",
+    "voc_palette",
+    "atomic_write_bytes",
+]
 
 
 def voc_palette(num_colors: int = 256) -> np.ndarray:
@@ -41,8 +49,10 @@ def _open(path: str | os.PathLike) -> Image.Image:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        image = Image.open(path)
-        image.load()
+        # The with-block closes the file once the pixels are loaded: GIF and TIFF files would
+        # otherwise stay open until garbage collection (a leak over a long predict run).
+        with Image.open(path) as image:
+            image.load()
     except Image.DecompressionBombError as error:
         raise ValueError(f"refusing to read {path}: {error}") from error
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
@@ -54,18 +64,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read any image file PIL understands as ``(H, W, 3)`` uint8 RGB.
 
     The format is detected from the content, not the extension (some Oxford-IIIT Pet ``.jpg``
-    files are really GIF or PNG). Palette, grayscale, 16-bit, CMYK and alpha images are converted
-    to RGB; alpha is dropped. EXIF orientation is deliberately not applied, because the masks
-    that go with an image are stored in the raw orientation.
+    files are really GIF or PNG). Palette, grayscale, 16-bit, float, CMYK and alpha images are
+    converted to RGB; alpha is dropped; 16-bit, 32-bit and float images are scaled by their
+    maximum (negative values clip to 0). EXIF orientation is deliberately not applied, because
+    the masks that go with an image are stored in the raw orientation.
 
     Raises:
         FileNotFoundError: if the file does not exist.
         ValueError: if the file is not a readable image (the message names the file).
     """
     image = _open(path)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # Scale 16/32-bit integer images to 8 bits by their own range rather than clipping.
-        array = np.asarray(image, dtype=np.float64)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Scale 16/32-bit integer and float images to 8 bits by their own maximum rather than
+        # clipping (PIL's own conversion would turn a float image in [0, 1] black).
+        array = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)), 0.0, None)
         top = array.max()
         array = (array / top * 255.0) if top > 0 else array
         gray = np.round(array).astype(np.uint8)
@@ -142,4 +154,42 @@ def write_mask(
     image.putpalette(colours.reshape(-1).tolist())
     buffer = _io.BytesIO()
     image.save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> None:
+    """Write a label map of any count (e.g. 800 superpixels) as a PNG, atomically.
+
+    Up to 256 labels give an 8-bit palette PNG (:func:`write_mask`); more give a 16-bit
+    grayscale PNG, which :func:`read_mask` reads back as int32.
+
+    Raises:
+        ValueError: if the map is not 2-D or has labels outside [0, 65535].
+    """
+    import io as _io
+
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 65535):
+        raise ValueError(f"labels must be in [0, 65535], got [{labels.min()}, {labels.max()}]")
+    if not labels.size or labels.max() <= 255:
+        write_mask(path, labels)
+        return
+    buffer = _io.BytesIO()
+    Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an ``(H, W)`` or ``(H, W, 3)`` uint8 image as PNG, atomically."""
+    import io as _io
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(
+            f"expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"
+        )
+    buffer = _io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue())
