@@ -34,7 +34,9 @@ def image_to_tensor(image: np.ndarray, *, channel_axis: int | None = -1) -> torc
     image = np.asarray(image)
     if channel_axis is None or image.ndim == 2:
         if image.ndim != 2:
-            raise ValueError(f"expected a (H, W) image when channel_axis is None, got shape {image.shape}")
+            raise ValueError(
+                f"expected a (H, W) image when channel_axis is None, got shape {image.shape}"
+            )
         image = image[..., None]
     elif image.ndim == 3:
         image = np.moveaxis(image, channel_axis, -1)

@@ -1,0 +1,34 @@
+"""Labels as polygons and key points: polygon <-> mask, COCO and LabelMe files, conversions,
+and sub-pixel key-point localisation (argmax, Gaussian fit, soft-argmax)."""
+
+from seglab.annotations.coco import (
+    coco_to_masks,
+    mask_to_rle,
+    masks_to_coco,
+    polygons_to_segmentation,
+    read_coco,
+    segmentation_to_mask,
+    segmentation_to_polygons,
+    write_coco,
+)
+from seglab.annotations.folders import FORMATS, convert_annotations
+from seglab.annotations.keypoints import (
+    argmax_2d,
+    gaussian_peak_fit,
+    normalize_coordinates,
+    soft_argmax_2d,
+)
+from seglab.annotations.labelme import (
+    labelme_to_mask,
+    mask_to_labelme,
+    read_labelme,
+    write_labelme,
+)
+from seglab.annotations.polygons import (
+    count_vertices,
+    keyhole_ring,
+    mask_to_polygons,
+    polygons_to_mask,
+    ring_area,
+)
+from seglab.annotations.simplify import simplify_polygons, simplify_to_budgets
