@@ -11,6 +11,12 @@ from seglab.annotations.coco import (
     segmentation_to_polygons,
     write_coco,
 )
+from seglab.annotations.coco_results import (
+    instances_to_results,
+    read_coco_results,
+    results_to_instances,
+    write_coco_results,
+)
 from seglab.annotations.folders import FORMATS, convert_annotations
 from seglab.annotations.keypoints import (
     argmax_2d,
@@ -23,6 +29,16 @@ from seglab.annotations.labelme import (
     mask_to_labelme,
     read_labelme,
     write_labelme,
+)
+from seglab.annotations.panoptic_format import (
+    ids_to_rgb,
+    make_segments_info,
+    read_panoptic,
+    read_panoptic_json,
+    read_panoptic_png,
+    rgb_to_ids,
+    write_panoptic_json,
+    write_panoptic_png,
 )
 from seglab.annotations.polygons import (
     count_vertices,

@@ -1,0 +1,196 @@
+"""GrabCut's iterations at one scale: colour models, t-links, n-links and the max-flow.
+
+Trimap values follow OpenCV (``0`` = fixed background, ``1`` = fixed foreground, ``2`` and
+``3`` = unknown, currently background / foreground). Only unknown pixels become graph nodes: an
+n-link from an unknown pixel to a fixed one is paid exactly when the unknown pixel takes the
+other side, so it is added to that pixel's t-link instead. The constraints are then exact
+(OpenCV approximates them with t-links of ``9 * gamma``) and the graph is as small as the
+unknown region.
+
+The graph is built once per call. Later iterations change only the t-links, by their
+difference, and re-run Boykov-Kolmogorov max-flow reusing the search trees of the previous cut
+(Kohli and Torr, ICCV 2005), which makes them several times cheaper than the first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import maxflow
+import numba
+import numpy as np
+
+from seglab.classical._gmm import ColorGMM, fit_color_gmm, score_color_gmm
+
+__all__ = ["GrabCutSolver", "color_planes", "is_foreground"]
+
+GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD = 0, 1, 2, 3
+
+
+def is_foreground(trimap: np.ndarray) -> np.ndarray:
+    """Pixels currently on the foreground side (fixed or probable)."""
+    return (trimap == GC_FGD) | (trimap == GC_PR_FGD)
+
+
+def color_planes(colors: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` colours as ``(3, H * W)`` contiguous planes, the layout the kernels want."""
+    return np.ascontiguousarray(colors.reshape(-1, 3).T)
+
+
+class GrabCutSolver:
+    """GrabCut iterations on one image at one scale.
+
+    Args:
+        colors: ``(H, W, 3)`` float64 colours in 0-255 units.
+        trimap: ``(H, W)`` uint8 trimap in OpenCV values; copied, then updated by :meth:`run`.
+        gamma: n-link weight.
+        connectivity: 4 or 8.
+    """
+
+    def __init__(self, colors: np.ndarray, trimap: np.ndarray, *, gamma: float, connectivity: int):
+        self.trimap = trimap.copy()
+        self.planes = color_planes(colors)
+        flat = self.trimap.reshape(-1)
+        self.unknown = np.flatnonzero(flat >= GC_PR_BGD)
+        self.unknown_planes = np.ascontiguousarray(self.planes[:, self.unknown])
+        node = np.full(flat.shape, -1, dtype=np.int64)
+        node[self.unknown] = np.arange(len(self.unknown))
+        diagonal = connectivity == 8
+        beta = contrast_beta(colors, diagonal=diagonal)
+        self.edges_from, self.edges_to, self.edge_weights, self.terminal_extra = _neighbour_links(
+            colors, node.reshape(self.trimap.shape), self.trimap, beta, gamma, diagonal
+        )
+        self._graph: maxflow.GraphFloat | None = None
+        self._terminal = np.zeros(len(self.unknown))  # t-link values now in the graph
+
+    def run(
+        self, foreground_gmm: ColorGMM, background_gmm: ColorGMM, iters: int
+    ) -> tuple[ColorGMM, ColorGMM]:
+        """Run ``iters`` iterations of (assign components, learn mixtures, cut).
+
+        Returns:
+            The mixtures learned in the last iteration; ``self.trimap`` holds the last cut.
+        """
+        flat = self.trimap.reshape(-1)
+        for _ in range(iters):
+            foreground = is_foreground(flat)
+            foreground_gmm = _relearn(self.planes, foreground, foreground_gmm)
+            background_gmm = _relearn(self.planes, ~foreground, background_gmm)
+            if len(self.unknown) == 0:
+                continue
+            fg_log, _ = score_color_gmm(self.unknown_planes, foreground_gmm)
+            bg_log, _ = score_color_gmm(self.unknown_planes, background_gmm)
+            # Source side = foreground. Being background costs -log p_bg and being foreground
+            # -log p_fg; only their difference matters to the cut, and BK stores exactly one
+            # signed residual per node.
+            sink_side = self._cut(fg_log - bg_log + self.terminal_extra)
+            flat[self.unknown] = np.where(sink_side, GC_PR_BGD, GC_PR_FGD)
+        return foreground_gmm, background_gmm
+
+    def _cut(self, terminal: np.ndarray) -> np.ndarray:
+        nodes = np.arange(len(self.unknown))
+        reuse = self._graph is not None
+        if self._graph is None:
+            self._graph = maxflow.GraphFloat(len(nodes), len(self.edges_from))
+            self._graph.add_nodes(len(nodes))
+            self._graph.add_edges(
+                self.edges_from, self.edges_to, self.edge_weights, self.edge_weights
+            )
+        delta = terminal - self._terminal
+        self._graph.add_grid_tedges(nodes, np.maximum(delta, 0.0), np.maximum(-delta, 0.0))
+        if reuse:
+            self._graph.mark_grid_nodes(nodes)
+        self._graph.maxflow(reuse_trees=reuse)
+        self._terminal = terminal
+        return self._graph.get_grid_segments(nodes)
+
+
+def _relearn(planes: np.ndarray, side: np.ndarray, gmm: ColorGMM) -> ColorGMM:
+    """Assign each pixel of one side to a component of ``gmm``, then re-learn the mixture.
+
+    A side with no pixel left (the cut took everything) keeps its mixture unchanged.
+    """
+    if not side.any():
+        return gmm
+    samples = np.ascontiguousarray(planes[:, side])
+    _, components = score_color_gmm(samples, gmm, likelihood="none")
+    return fit_color_gmm(samples, components, gmm.n_components)
+
+
+def contrast_beta(colors: np.ndarray, *, diagonal: bool) -> float:
+    """``beta = 1 / (2 <||z_m - z_n||^2>)`` over all neighbour pairs of the image.
+
+    A flat image has no contrast; it gets ``beta = 0`` (every n-link weighs ``gamma``), as in
+    OpenCV.
+    """
+    total, count = _squared_difference_sum(colors, diagonal)
+    return 0.0 if total <= 0 else count / (2.0 * total)
+
+
+@numba.njit(cache=True, nogil=True)
+def _squared_difference_sum(colors, diagonal):  # pragma: no cover - compiled
+    height, width = colors.shape[0], colors.shape[1]
+    total = 0.0
+    count = 0
+    for y in range(height):
+        for x in range(width):
+            for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                if dx != 0 and dy != 0 and not diagonal:
+                    continue
+                ny, nx = y + dy, x + dx
+                if ny >= height or nx < 0 or nx >= width:
+                    continue
+                d0 = colors[y, x, 0] - colors[ny, nx, 0]
+                d1 = colors[y, x, 1] - colors[ny, nx, 1]
+                d2 = colors[y, x, 2] - colors[ny, nx, 2]
+                total += d0 * d0 + d1 * d1 + d2 * d2
+                count += 1
+    return total, count
+
+
+@numba.njit(cache=True, nogil=True)
+def _neighbour_links(colors, node, trimap, beta, gamma, diagonal):  # pragma: no cover - compiled
+    """N-links between unknown pixels, in raster order of their first pixel.
+
+    Raster order keeps each node's arcs close together in BK's arc array, which makes the
+    first max-flow about twice as fast as one pass per direction. Links to fixed pixels are
+    folded into ``terminal_extra`` (positive favours the foreground side).
+    """
+    height, width = node.shape
+    capacity = 4 * (int(node.max()) + 1)
+    edges_from = np.empty(capacity, dtype=np.int32)
+    edges_to = np.empty(capacity, dtype=np.int32)
+    weights = np.empty(capacity)
+    terminal_extra = np.zeros(int(node.max()) + 1)
+    inverse_sqrt2 = 1.0 / math.sqrt(2.0)
+    count = 0
+    for y in range(height):
+        for x in range(width):
+            for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+                is_diagonal = dx != 0 and dy != 0
+                if is_diagonal and not diagonal:
+                    continue
+                ny, nx = y + dy, x + dx
+                if ny >= height or nx < 0 or nx >= width:
+                    continue
+                a = node[y, x]
+                b = node[ny, nx]
+                if a < 0 and b < 0:
+                    continue  # both fixed: a constant of the energy
+                d0 = colors[y, x, 0] - colors[ny, nx, 0]
+                d1 = colors[y, x, 1] - colors[ny, nx, 1]
+                d2 = colors[y, x, 2] - colors[ny, nx, 2]
+                weight = gamma * math.exp(-beta * (d0 * d0 + d1 * d1 + d2 * d2))
+                if is_diagonal:
+                    weight *= inverse_sqrt2
+                if a >= 0 and b >= 0:
+                    edges_from[count] = a
+                    edges_to[count] = b
+                    weights[count] = weight
+                    count += 1
+                elif a >= 0:
+                    # Paid when a takes the other side than the fixed neighbour.
+                    terminal_extra[a] += weight if trimap[ny, nx] == GC_FGD else -weight
+                else:
+                    terminal_extra[b] += weight if trimap[y, x] == GC_FGD else -weight
+    return edges_from[:count], edges_to[:count], weights[:count], terminal_extra

@@ -1,0 +1,239 @@
+"""SLIC superpixels (Achanta et al., TPAMI 2012), compiled with numba.
+
+The algorithm is the paper's: seeds on a regular grid, each moved to the lowest colour gradient
+in its 3x3 neighbourhood; local k-means in CIELAB + (y, x), where each centre only looks at a
+``2S x 2S`` window around itself; then a connectivity pass that leaves exactly one 4-connected
+region per label. The arguments and their meaning follow :func:`skimage.segmentation.slic`, so
+``compactness`` means the same in both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from seglab.classical import _slic_kernels as kernels
+
+__all__ = ["slic"]
+
+
+def _channels_last(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    """Return ``(H, W, C)``; a 2-D image is grayscale whatever ``channel_axis`` says."""
+    if image.ndim == 2:
+        return image[..., None]
+    if image.ndim != 3:
+        raise ValueError(f"expected a (H, W) or (H, W, C) image, got shape {image.shape}")
+    if channel_axis is None:
+        raise ValueError(
+            f"channel_axis=None needs a 2-D (H, W) image, got shape {image.shape}; "
+            "3-D volumes are not supported"
+        )
+    if not -3 <= channel_axis <= 2:
+        raise ValueError(f"channel_axis={channel_axis} is out of range for a 3-D image")
+    return np.moveaxis(image, channel_axis, -1)
+
+
+def _as_unit_float(image: np.ndarray) -> np.ndarray:
+    # skimage.util.img_as_float semantics: integers are scaled by their dtype's maximum.
+    if image.dtype == np.bool_:
+        return image.astype(np.float64)
+    if np.issubdtype(image.dtype, np.integer):
+        info = np.iinfo(image.dtype)
+        return image.astype(np.float64) / info.max
+    if np.issubdtype(image.dtype, np.floating):
+        return image.astype(np.float64, copy=False)
+    raise ValueError(f"expected an integer, bool or float image, got dtype {image.dtype}")
+
+
+def _features(
+    image: np.ndarray, mask: np.ndarray | None, lab: bool, compactness: float, sigma: float
+) -> np.ndarray:
+    """Planar ``(C, H, W)`` float32 features, rescaled to [0, 1] then divided by compactness."""
+    height, width, num_channels = image.shape
+    scale = 1.0 / compactness
+    if image.dtype == np.uint8:
+        # skimage's min/max rescale; uint8 keeps its codes, so Lab can use a 256-entry table.
+        codes = image[mask] if mask is not None else image
+        low, high = int(codes.min()) / 255.0, int(codes.max()) / 255.0
+    else:
+        image = _as_unit_float(image)
+        values = image[mask] if mask is not None else image
+        low, high = float(values.min()), float(values.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError("image has NaN or infinite values (inside the mask, if one is given)")
+    value_range = high - low if high > low else 1.0
+    if lab:
+        out = kernels.scaled_lab(np.ascontiguousarray(image), low, value_range, scale)
+    else:
+        unit = (_as_unit_float(image) - low) / value_range
+        out = np.ascontiguousarray(np.moveaxis(unit * scale, -1, 0), dtype=np.float32)
+    if mask is not None:
+        # Values outside the mask may be NaN (allowed, as in skimage); keep them out of the blur
+        # and of the seeds' gradient.
+        out[:, ~mask] = 0.0
+    if sigma > 0:
+        for channel in out:
+            ndimage.gaussian_filter(channel, sigma, output=channel, mode="reflect")
+    return out
+
+
+def _grid_shape(height: float, width: float, n_cells: float) -> tuple[int, int]:
+    """Rows and columns of a grid of about ``n_cells`` near-square cells on a height x width box."""
+    step = math.sqrt(height * width / n_cells)
+    best = None
+    for rows in {max(1, math.floor(height / step)), max(1, math.ceil(height / step))}:
+        cols = max(1, round(n_cells / rows))
+        # Closest count first, then the most square cells.
+        aspect = abs(math.log((height / rows) / (width / cols)))
+        key = (abs(rows * cols - n_cells), aspect, rows)
+        if best is None or key < best[0]:
+            best = (key, rows, cols)
+    return best[1], best[2]
+
+
+def slic(
+    image: np.ndarray,
+    n_segments: int = 100,
+    compactness: float = 10.0,
+    max_num_iter: int = 10,
+    enforce_connectivity: bool = True,
+    mask: np.ndarray | None = None,
+    start_label: int = 0,
+    *,
+    channel_axis: int | None = -1,
+    sigma: float = 0.0,
+    convert2lab: bool | None = None,
+    min_size_factor: float = 0.5,
+    max_size_factor: float = 3.0,
+) -> np.ndarray:
+    """Segment an image into SLIC superpixels (Achanta et al., TPAMI 2012).
+
+    Same arguments and meaning as :func:`skimage.segmentation.slic` for 2-D images, 5-10x
+    faster. Differences: the search window is the paper's ``2S x 2S`` (skimage uses ``4S x 4S``),
+    seeds start at the lowest gradient of their 3x3 neighbourhood, and the grid is chosen so the
+    number of superpixels stays close to ``n_segments``.
+
+    Args:
+        image: ``(H, W)`` grayscale or ``(H, W, C)`` image (channels on ``channel_axis``);
+            uint8/uint16/bool are scaled to [0, 1] by their dtype's range, floats are used as they
+            are. The values are then rescaled to [0, 1] by their min and max (inside ``mask``),
+            as in skimage, so ``compactness`` does not depend on the image scale.
+        n_segments: approximate number of superpixels.
+        compactness: weight of space against colour: larger gives squarer superpixels. With Lab
+            colours (0-100), 10 is a good start; for features in [0, 1] try 0.1.
+        max_num_iter: number of k-means iterations (the paper uses 10); stops early when no
+            pixel changes label.
+        enforce_connectivity: make every label one 4-connected region and merge regions smaller
+            than ``min_size_factor * H * W / n_segments`` pixels into a neighbour.
+        mask: optional ``(H, W)`` bool array; superpixels are computed only where it is True.
+        start_label: first label, 0 or 1.
+        channel_axis: axis of the channels of a 3-D image; ignored for a 2-D image, which is
+            always grayscale. ``None`` with a 3-D array is an error (volumes are not supported).
+        sigma: standard deviation of a Gaussian blur of the features (after Lab conversion), in
+            pixels; 0 means none.
+        convert2lab: convert RGB to CIELAB (D65) first. ``None`` means yes exactly when the image
+            has 3 channels.
+        min_size_factor: regions smaller than this fraction of the mean superpixel size are
+            merged into a neighbour.
+        max_size_factor: a region is cut when it grows past this multiple of the mean size
+            (skimage's rule; with the 2S window this almost never happens).
+
+    Returns:
+        ``(H, W)`` int64 labels, contiguous from ``start_label``. With ``mask``, pixels outside it
+        get ``start_label - 1`` (that is ``-1`` for the default ``start_label=0``, and ``0`` for
+        ``start_label=1``), exactly as skimage.
+
+    Raises:
+        ValueError: for a bad image shape, channel axis or dtype, NaN/inf values, a bad
+            ``n_segments``, ``compactness``, ``max_num_iter``, ``sigma``, size factor or
+            ``start_label``, ``convert2lab=True`` on a non-RGB image, or a mask of the wrong shape
+            or with no True pixel.
+
+    Example:
+        >>> from skimage.data import astronaut
+        >>> labels = slic(astronaut(), n_segments=200)
+        >>> labels.shape, bool(180 <= labels.max() + 1 <= 220)
+        ((512, 512), True)
+    """
+    image = _channels_last(np.asarray(image), channel_axis)
+    height, width, num_channels = image.shape
+    if height < 1 or width < 1:
+        raise ValueError(f"image is empty, shape {image.shape[:2]}")
+    if int(n_segments) != n_segments or n_segments < 1:
+        raise ValueError(f"n_segments must be an integer >= 1, got {n_segments}")
+    if not compactness > 0:
+        raise ValueError(f"compactness must be > 0, got {compactness}")
+    if int(max_num_iter) != max_num_iter or max_num_iter < 0:
+        raise ValueError(f"max_num_iter must be an integer >= 0, got {max_num_iter}")
+    if not sigma >= 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if start_label not in (0, 1):
+        raise ValueError(f"start_label must be 0 or 1, got {start_label}")
+    if not 0 <= min_size_factor <= max_size_factor:
+        raise ValueError(
+            "need 0 <= min_size_factor <= max_size_factor, got "
+            f"min_size_factor={min_size_factor}, max_size_factor={max_size_factor}"
+        )
+    if convert2lab and num_channels != 3:
+        raise ValueError(f"convert2lab=True needs an RGB image (3 channels), got {num_channels}")
+    lab = num_channels == 3 if convert2lab is None else bool(convert2lab)
+
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != (height, width):
+            raise ValueError(
+                f"mask shape {mask.shape} does not match the image's (H, W) = {(height, width)}"
+            )
+        mask = np.ascontiguousarray(mask, dtype=bool)
+        area = int(np.count_nonzero(mask))
+        if area == 0:
+            raise ValueError("mask has no True pixel: there is nothing to segment")
+        rows_any, cols_any = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        box = (rows_any[0], cols_any[0], rows_any[-1] + 1, cols_any[-1] + 1)
+    else:
+        area = height * width
+        box = (0, 0, height, width)
+
+    features = _features(image, mask, lab, float(compactness), float(sigma))
+    full_mask = mask if mask is not None else np.ones((height, width), bool)
+
+    # Grid: about n_segments cells over the mask's bounding box. With a mask, cells are sized by
+    # the mask area, so the seeds that land on it number about n_segments.
+    box_h, box_w = box[2] - box[0], box[3] - box[1]
+    n_cells = min(int(n_segments) * box_h * box_w / area, box_h * box_w)
+    rows, cols = _grid_shape(box_h, box_w, n_cells)
+    cell_h, cell_w = box_h / rows, box_w / cols
+    centres = kernels.grid_seeds(features, full_mask, box[0], box[1], rows, cols, cell_h, cell_w)
+
+    # Achanta's distance: d_lab² / m² + d_xy² / S², with S the grid step; features already carry
+    # the 1/m. The window radius covers a whole cell, so every pixel has a centre at step one.
+    step = max(cell_h, cell_w)
+    radius = math.ceil(step)
+    spatial_weight = np.float32(1.0 / step**2)
+    labels = np.full((height, width), -1, np.int32)
+    reset = np.where(full_mask, np.float32(np.inf), np.float32(-1.0))
+    distance = np.empty_like(reset)
+    previous = np.empty_like(labels)
+    for _ in range(max_num_iter):
+        previous[...] = labels
+        distance[...] = reset
+        kernels.assign(features, centres, radius, spatial_weight, labels, distance)
+        if np.array_equal(labels, previous):
+            break
+        kernels.update_centres(features, labels, centres)
+    if max_num_iter == 0:
+        kernels.assign(features, centres, radius, spatial_weight, labels, reset.copy())
+
+    if enforce_connectivity:
+        mean_size = area / len(centres)
+        min_size = int(min_size_factor * mean_size)
+        max_size = max(int(max_size_factor * mean_size), 1)
+        labels, _ = kernels.enforce_connectivity(labels, features, full_mask, min_size, max_size)
+    else:
+        # Drop the ids of centres that own no pixel, keeping the labels contiguous.
+        used = np.bincount(labels[full_mask], minlength=len(centres)) > 0
+        remap = np.cumsum(used, dtype=np.int32) - 1
+        labels = np.where(full_mask, remap[np.maximum(labels, 0)], -1)
+    return labels.astype(np.int64) + start_label

@@ -1,0 +1,387 @@
+"""The ``seglab`` command line: parses arguments, calls library functions, prints results.
+
+There is no maths here; every command is a thin wrapper over a function you can call from
+Python (named in each command's help).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+def _size_pair(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 integers, got {text!r}") from error
+    if len(values) != 4:
+        raise argparse.ArgumentTypeError(f"expected 4 values x0,y0,x1,y1, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _key_values(items: list[str]) -> dict:
+    """Parse ``key=value`` pairs; values are read as JSON when possible (numbers, booleans)."""
+    result = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: expected key=value, got {item!r}")
+        try:
+            result[key] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key] = value
+    return result
+
+
+def _load_input_image(spec: str):
+    """A file path, or ``sample:NAME`` for a bundled scikit-image sample."""
+    from seglab.io import read_image
+    from seglab.samples import load_sample
+
+    if spec.startswith("sample:"):
+        return load_sample(spec.split(":", 1)[1])
+    return read_image(spec)
+
+
+# --------------------------------------------------------------------------------- commands
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from seglab.demo import run_demo
+
+    result = run_demo(args.out, sample=args.sample)
+    for line in result.lines:
+        print(line)
+    print(f"outputs written to {result.out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from seglab.engine.config import TrainConfig
+    from seglab.engine.train import train
+
+    config = TrainConfig(
+        data=args.data,
+        dataset=args.dataset,
+        out=args.out,
+        model=args.model,
+        model_kwargs=_key_values(args.model_arg),
+        mode=args.mode,
+        num_classes=args.num_classes,
+        img_size=args.img_size,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        loss=args.loss,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs,
+        clip_grad=args.clip_grad or None,
+        class_weights=args.class_weights,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        val_fraction=args.val_fraction,
+        monitor=args.monitor,
+        patience=args.patience,
+        time_budget=args.time_budget,
+        resume=args.resume,
+        loggers=args.logger,
+        num_workers=args.num_workers,
+        cache=args.cache,
+        augment=not args.no_augment,
+        normalize=args.normalize,
+    )
+    result = train(config, progress=not args.quiet)
+    best = {key: value for key, value in result.best.items() if isinstance(value, int | float)}
+    print(f"finished in {result.seconds:.1f} s; best epoch {best.get('epoch')}:")
+    for key, value in best.items():
+        if key != "epoch":
+            print(f"  {key:<20} {value:.4f}")
+    print(f"run folder: {result.out} (best.pt, last.pt, log.csv, curves.png, samples.png)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from seglab.checkpoint import load_checkpoint
+    from seglab.engine.evaluate import evaluate_checkpoint, format_metrics_table
+
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    metrics = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        split=args.split,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        device=args.device,
+        out=out,
+        progress=not args.quiet,
+    )
+    class_names = load_checkpoint(args.checkpoint)["class_names"]
+    print(format_metrics_table(metrics, class_names))
+    print(f"metrics written to {out / 'metrics.json'}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from seglab.engine.predict import Predictor, predict_files
+
+    predictor = Predictor(args.checkpoint, device=args.device, tta=args.tta)
+    summary = predict_files(
+        predictor,
+        args.inputs,
+        args.out,
+        overlay=not args.no_overlay,
+        skip_existing=args.skip_existing,
+        progress=not args.quiet,
+    )
+    print(
+        f"{len(summary.written)} masks written to {args.out}, "
+        f"{len(summary.skipped_existing)} already there, {len(summary.failed)} failed"
+    )
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 0 if summary.written or summary.skipped_existing or not summary.failed else 1
+
+
+def _cmd_classical(args: argparse.Namespace) -> int:
+    from seglab.classical.run import run_classical
+
+    image = _load_input_image(args.image)
+    name = Path(args.image.split(":", 1)[-1]).stem
+    options = {
+        key: getattr(args, key)
+        for key in ("n_segments", "compactness", "rect", "trimap", "iters", "method")
+    }
+    started = time.perf_counter()
+    result = run_classical(args.method_name, image, out_dir=args.out, name=name, **options)
+    print(
+        f"{args.method_name}: {result.num_labels} labels in {time.perf_counter() - started:.2f} s; "
+        f"wrote {', '.join(str(path) for path in result.files)}"
+    )
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from seglab.annotations import convert_annotations
+
+    written = convert_annotations(
+        args.src,
+        args.dst,
+        src_format=args.src_format,
+        dst_format=args.dst_format,
+        class_names=args.class_names,
+        encoding=args.encoding,
+        max_vertices=args.max_vertices,
+        tolerance=args.tolerance,
+        image_ext=args.image_ext,
+    )
+    print(f"{len(written)} file(s) written to {args.dst}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from seglab.models import list_models
+
+    print("\n".join(list_models()))
+    return 0
+
+
+# ----------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``seglab`` command."""
+    from seglab import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="seglab", description="Image segmentation: classical methods, deep models, metrics."
+    )
+    parser.add_argument("--version", action="version", version=f"seglab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run the shipped pet model and the classical methods on a bundled sample image"
+    )
+    demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    demo.add_argument("--sample", default="chelsea", help="bundled sample image (default: chelsea)")
+    demo.set_defaults(handler=_cmd_demo)
+
+    train = commands.add_parser("train", help="train a model (seglab.engine.train)")
+    train.add_argument("--data", required=True, help="dataset root folder")
+    train.add_argument("--dataset", default="oxford-pet", choices=("oxford-pet", "folder"))
+    train.add_argument("--out", default="runs/exp", help="run folder (default: runs/exp)")
+    train.add_argument("--model", default="unet", help="model name, see `seglab models`")
+    train.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra model argument, e.g. width=0.5 (repeatable)",
+    )
+    train.add_argument(
+        "--mode",
+        default="binary",
+        help="Oxford-IIIT Pet labels: binary, binary_ignore, trimap, pet_head",
+    )
+    train.add_argument("--num-classes", type=int, default=None, help="classes of a folder dataset")
+    train.add_argument("--img-size", type=int, default=128)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--loss", default="ce", choices=("ce", "bce", "dice", "ce+dice"))
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--weight-decay", type=float, default=1e-4)
+    train.add_argument("--schedule", default="cosine", choices=("cosine", "poly", "constant"))
+    train.add_argument("--warmup-epochs", type=float, default=1.0)
+    train.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0: off)")
+    train.add_argument("--class-weights", type=float, nargs="+", default=None)
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    train.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="mixed precision on CUDA (ignored on the CPU)",
+    )
+    train.add_argument("--channels-last", action="store_true")
+    train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--deterministic", action="store_true")
+    train.add_argument("--val-fraction", type=float, default=0.1)
+    train.add_argument(
+        "--monitor",
+        default="miou",
+        choices=("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accuracy", "loss"),
+    )
+    train.add_argument(
+        "--patience", type=int, default=None, help="early-stopping patience (epochs)"
+    )
+    train.add_argument("--time-budget", type=float, default=None, help="minutes of training")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--logger", action="append", default=[], choices=("tensorboard", "wandb"))
+    train.add_argument("--num-workers", type=int, default=0)
+    train.add_argument("--cache", default="memory", choices=("memory", "disk", "none"))
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--normalize", default=None, choices=("imagenet",))
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--split", default="test", help="test, val, train, trainval or all")
+    evaluate.add_argument(
+        "--dataset",
+        default=None,
+        choices=("oxford-pet", "folder"),
+        help="override the checkpoint's dataset kind",
+    )
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    evaluate.add_argument(
+        "--out", default=None, help="folder for metrics.json (default: next to the checkpoint)"
+    )
+    evaluate.add_argument("--quiet", action="store_true")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="predict masks for images or folders")
+    predict.add_argument("inputs", nargs="+", help="image files or folders")
+    predict.add_argument("--checkpoint", default=None, help="default: the shipped pet model")
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    predict.add_argument("--tta", action="store_true", help="average with a horizontal flip")
+    predict.add_argument("--no-overlay", action="store_true")
+    predict.add_argument("--skip-existing", action="store_true", help="resume: skip done images")
+    predict.add_argument("--quiet", action="store_true")
+    predict.set_defaults(handler=_cmd_predict)
+
+    classical = commands.add_parser("classical", help="SLIC, Normalized Cut or GrabCut on an image")
+    classical.add_argument(
+        "method_name",
+        choices=("slic", "ncut", "grabcut"),
+        metavar="METHOD",
+        help="slic, ncut or grabcut",
+    )
+    classical.add_argument(
+        "image", help="image file, or sample:NAME (chelsea, astronaut, coffee, coins)"
+    )
+    classical.add_argument("--out", required=True, help="output folder")
+    classical.add_argument(
+        "--n-segments",
+        type=int,
+        default=None,
+        help="superpixels (slic, default 400) or segments (ncut, default 8)",
+    )
+    classical.add_argument("--compactness", type=float, default=10.0, help="slic compactness")
+    classical.add_argument(
+        "--method", default="pixel", choices=("pixel", "rag"), help="ncut flavour"
+    )
+    classical.add_argument(
+        "--rect",
+        type=_size_pair,
+        default=None,
+        metavar="X0,Y0,X1,Y1",
+        help="grabcut rectangle (x1, y1 exclusive)",
+    )
+    classical.add_argument(
+        "--trimap",
+        default=None,
+        help="grabcut trimap PNG: 0/64 background, 128 unknown, 255 foreground",
+    )
+    classical.add_argument("--iters", type=int, default=5, help="grabcut iterations")
+    classical.set_defaults(handler=_cmd_classical)
+
+    convert = commands.add_parser(
+        "convert", help="convert annotations between PNG masks, COCO JSON and LabelMe JSON"
+    )
+    convert.add_argument("src", help="PNG mask folder, COCO JSON file or LabelMe folder")
+    convert.add_argument("dst", help="output folder (png, labelme) or JSON file (coco)")
+    convert.add_argument(
+        "--from", dest="src_format", required=True, choices=("png", "coco", "labelme")
+    )
+    convert.add_argument(
+        "--to", dest="dst_format", required=True, choices=("png", "coco", "labelme")
+    )
+    convert.add_argument(
+        "--class-names",
+        nargs="+",
+        default=None,
+        help="class names in index order (default: classes.txt or the file's own)",
+    )
+    convert.add_argument(
+        "--encoding",
+        default="polygon",
+        choices=("polygon", "rle"),
+        help="COCO segmentation encoding",
+    )
+    convert.add_argument(
+        "--max-vertices", type=int, default=None, help="polygon vertex budget per object"
+    )
+    convert.add_argument(
+        "--tolerance", type=float, default=None, help="Douglas-Peucker tolerance in pixels"
+    )
+    convert.add_argument(
+        "--image-ext", default=".jpg", help="image extension written into the JSON files"
+    )
+    convert.set_defaults(handler=_cmd_convert)
+
+    models = commands.add_parser("models", help="list the registered models")
+    models.set_defaults(handler=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seglab`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
+        # Expected failures (bad paths, bad settings) get one clear line, not a traceback.
+        print(f"seglab {args.command}: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,132 @@
+"""The settings of a training run: one dataclass, filled from CLI flags or from Python.
+
+There is no config framework: the fields below are the settings, and a checkpoint stores them
+as a plain dict so that a run can be resumed or reproduced from the file alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TrainConfig", "DATASETS", "LOSSES", "MONITORS", "DEVICES", "AMP_MODES", "LOGGERS"]
+
+DATASETS = ("oxford-pet", "folder")
+LOSSES = ("ce", "bce", "dice", "ce+dice")
+# Metrics that can pick the best checkpoint; "loss" is the validation loss (lower is better).
+MONITORS = ("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accuracy", "loss")
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+LOGGERS = ("tensorboard", "wandb")
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        data: dataset root folder.
+        dataset: ``"oxford-pet"`` (official layout) or ``"folder"`` (``images/`` + ``masks/``).
+        out: run folder for checkpoints, logs and plots.
+        model: registry name, see :func:`seglab.models.list_models`.
+        model_kwargs: extra constructor arguments, e.g. ``{"width": 0.5}``.
+        mode: Oxford-IIIT Pet label mode (``binary``, ``binary_ignore``, ``trimap``,
+            ``pet_head``); ignored for folders.
+        num_classes: number of classes for folder datasets (read from ``classes.txt`` if None).
+        img_size: square training size in pixels (the notes use 128).
+        batch_size: images per step (the notes use 16).
+        epochs: number of epochs.
+        loss: ``ce``, ``bce`` (multi-label), ``dice`` or ``ce+dice`` (BCE + Dice for
+            multi-label data).
+        lr, weight_decay: AdamW settings.
+        schedule: ``cosine``, ``poly`` or ``constant``, after ``warmup_epochs`` of linear warm-up.
+        clip_grad: max gradient norm, or None.
+        class_weights: per-class loss weights, or None.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        amp: mixed precision on CUDA: ``auto`` (bf16 where supported, else fp16), ``bf16``,
+            ``fp16`` or ``off``. Always off on the CPU.
+        channels_last, compile: CUDA speed opt-ins.
+        seed: seeds Python, NumPy and torch; each epoch reseeds from ``seed`` and its index so
+            that a resumed run repeats an uninterrupted one.
+        deterministic: ask torch for deterministic kernels.
+        val_fraction: share of the training data held out for validation.
+        monitor: metric that picks ``best.pt``; see :data:`MONITORS`.
+        patience: stop after this many epochs without improvement (None: never).
+        time_budget: minutes of training; the schedule follows elapsed time and training stops
+            when it is spent. Used to compare models at equal CPU time.
+        resume: continue from ``out/last.pt`` if it exists.
+        loggers: any of ``tensorboard``, ``wandb`` (offline mode).
+        num_workers: data-loading worker processes.
+        cache: ``memory``, ``disk`` or ``none``: decode and resize once.
+        augment: random scale/crop, flip, rotation and colour jitter on training images.
+        normalize: ``None`` (images in [0, 1]) or ``"imagenet"`` mean/std.
+    """
+
+    data: str
+    dataset: str = "oxford-pet"
+    out: str = "runs/exp"
+    model: str = "unet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    mode: str = "binary"
+    num_classes: int | None = None
+    img_size: int = 128
+    batch_size: int = 16
+    epochs: int = 20
+    loss: str = "ce"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    clip_grad: float | None = 1.0
+    class_weights: list[float] | None = None
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    val_fraction: float = 0.1
+    monitor: str = "miou"
+    patience: int | None = None
+    time_budget: float | None = None
+    resume: bool = False
+    loggers: list[str] = field(default_factory=list)
+    num_workers: int = 0
+    cache: str = "memory"
+    augment: bool = True
+    normalize: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("monitor", self.monitor, MONITORS)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("amp", self.amp, AMP_MODES)
+        for logger in self.loggers:
+            _check_choice("logger", logger, LOGGERS)
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.img_size < 32:
+            raise ValueError(f"img_size must be >= 32, got {self.img_size}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, stored in checkpoints."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild from :meth:`to_dict` output, ignoring keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})

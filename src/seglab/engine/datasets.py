@@ -1,0 +1,199 @@
+"""Datasets and loaders for a training run, built from its :class:`TrainConfig`.
+
+Images are decoded and resized once and cached (the notes' ``cache()``); augmentation runs
+after the cache, so every epoch sees new random crops and flips (``shuffle()``). Loaders batch
+and prefetch with worker processes (``batch().prefetch()``).
+
+Shuffling and augmentation draw from torch's global generator, which the training loop reseeds
+at every epoch; that is what makes a resumed run repeat an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from seglab.engine.config import TrainConfig
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DataBundle",
+    "SplitData",
+    "build_data",
+    "build_split",
+    "make_train_loader",
+    "make_val_loader",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class SplitData:
+    """One split of a dataset, with what the model and the metrics need to know about it."""
+
+    dataset: Dataset
+    class_names: list[str]
+    task: str  # "multiclass" or "multilabel"
+    ignore_index: int | None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass
+class DataBundle:
+    """Training and validation data of a run, and the preprocessing a checkpoint records."""
+
+    train: Dataset
+    val: Dataset
+    class_names: list[str]
+    task: str
+    ignore_index: int | None
+    preprocess: dict[str, Any]
+    config: TrainConfig
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _normalisation(
+    config: TrainConfig,
+) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    if config.normalize is None:
+        return None, None
+    if config.normalize == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    raise ValueError(f"unknown normalize {config.normalize!r}; choose one of imagenet, or none")
+
+
+def _augmentation(config: TrainConfig, ignore_index: int | None):
+    from seglab.data import transforms as T
+
+    fill = 255 if ignore_index is None else ignore_index
+    return T.Compose(
+        [
+            T.RandomScaleCrop(scale=(0.75, 1.33), size=config.img_size, ignore_index=fill),
+            T.RandomHorizontalFlip(),
+            T.RandomRotation(10, ignore_index=fill),
+            T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02),
+        ]
+    )
+
+
+def _folder_split(config: TrainConfig, split: str) -> SplitData:
+    from seglab.data import MaskFolderDataset
+
+    root = Path(config.data)
+    size = config.img_size
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        # An explicit split on disk wins over a random one.
+        part = root / ("train" if split in ("train", "trainval") else split)
+        dataset = MaskFolderDataset(
+            part / "images", part / "masks", size=size, num_classes=config.num_classes
+        )
+    else:
+        dataset = MaskFolderDataset(
+            root / "images", root / "masks", size=size, num_classes=config.num_classes
+        )
+        if split in ("train", "val"):
+            generator = torch.Generator().manual_seed(config.seed)
+            order = torch.randperm(len(dataset), generator=generator).tolist()
+            n_val = max(1, round(config.val_fraction * len(dataset)))
+            indices = order[:n_val] if split == "val" else order[n_val:]
+            subset = torch.utils.data.Subset(dataset, sorted(indices))
+            return SplitData(subset, list(dataset.class_names), "multiclass", dataset.ignore_index)
+        if split not in ("all", "test", "trainval"):
+            raise ValueError(f"unknown split {split!r} for a folder; choose one of train, val, all")
+    return SplitData(dataset, list(dataset.class_names), "multiclass", dataset.ignore_index)
+
+
+def _pet_split(config: TrainConfig, split: str) -> SplitData:
+    from seglab.data import OxfordPetDataset
+
+    dataset = OxfordPetDataset(
+        config.data,
+        split=split,
+        mode=config.mode,
+        size=config.img_size,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+    )
+    task = "multilabel" if config.mode == "pet_head" else "multiclass"
+    return SplitData(dataset, list(dataset.class_names), task, dataset.ignore_index)
+
+
+def build_split(config: TrainConfig, split: str, *, augment: bool = False) -> SplitData:
+    """One split, decoded once into the cache, with augmentation and normalisation after it."""
+    from seglab.data import CachedDataset
+    from seglab.data import transforms as T
+
+    raw = (
+        _pet_split(config, split)
+        if config.dataset == "oxford-pet"
+        else _folder_split(config, split)
+    )
+    steps = [_augmentation(config, raw.ignore_index)] if augment else []
+    mean, std = _normalisation(config)
+    if mean is not None:
+        steps.append(T.Normalize(mean, std))
+    transform = T.Compose(steps) if steps else None
+    cache = None if config.cache == "none" else config.cache
+    cache_dir = Path(config.out) / "cache" / split if cache == "disk" else None
+    dataset = CachedDataset(raw.dataset, cache=cache, cache_dir=cache_dir, transform=transform)
+    return SplitData(dataset, raw.class_names, raw.task, raw.ignore_index)
+
+
+def build_data(config: TrainConfig) -> DataBundle:
+    """Training (augmented) and validation data for a run."""
+    train = build_split(config, "train", augment=config.augment)
+    val = build_split(config, "val")
+    mean, std = _normalisation(config)
+    preprocess = {
+        "size": [config.img_size, config.img_size],
+        "mean": list(mean) if mean else None,
+        "std": list(std) if std else None,
+    }
+    return DataBundle(
+        train=train.dataset,
+        val=val.dataset,
+        class_names=train.class_names,
+        task=train.task,
+        ignore_index=train.ignore_index,
+        preprocess=preprocess,
+        config=config,
+    )
+
+
+def _loader(dataset: Dataset, config: TrainConfig, *, shuffle: bool, drop_last: bool) -> DataLoader:
+    workers = config.num_workers
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=workers,
+        # Workers restart each epoch so that they re-derive their seeds from the reseeded
+        # global generator; persistent workers would carry RNG state across a resume.
+        persistent_workers=False,
+        prefetch_factor=2 if workers > 0 else None,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def make_train_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
+    """Shuffled batches; the last incomplete batch is dropped when there is more than one."""
+    return _loader(dataset, config, shuffle=True, drop_last=len(dataset) > config.batch_size)
+
+
+def make_val_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
+    """Batches in order, all images."""
+    return _loader(dataset, config, shuffle=False, drop_last=False)

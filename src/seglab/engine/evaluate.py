@@ -1,0 +1,183 @@
+"""Evaluation: run a model over a loader and accumulate dataset-wide metrics.
+
+Metrics are dataset-wide: one confusion matrix is accumulated over every pixel of the split,
+then PA, MPA, IoU, mIoU, FWIoU and Dice are read from it (see :mod:`seglab.metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from seglab.io import atomic_write_bytes
+from seglab.metrics import ConfusionMatrix, MultiLabelConfusion
+
+__all__ = ["evaluate_model", "evaluate_checkpoint", "format_metrics_table", "write_metrics_json"]
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    *,
+    task: str,
+    num_classes: int,
+    ignore_index: int | None = 255,
+    device: torch.device | str = "cpu",
+    loss_fn: torch.nn.Module | None = None,
+    amp_dtype: torch.dtype | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Dataset-wide metrics of ``model`` on ``loader``.
+
+    Args:
+        model: maps ``(N, 3, H, W)`` images to ``(N, K, H, W)`` logits.
+        loader: yields ``(images, targets)``; targets are ``(N, H, W)`` int64 for
+            ``task="multiclass"`` and ``(N, K, H, W)`` {0, 1} for ``task="multilabel"``.
+        task: ``"multiclass"`` (softmax/argmax) or ``"multilabel"`` (sigmoid > 0.5).
+        num_classes: K.
+        ignore_index: target value that counts nowhere (multiclass only).
+        device: where the model runs.
+        loss_fn: if given, the mean validation loss is reported as ``loss``.
+        amp_dtype: autocast dtype on CUDA, or None.
+        progress: show a progress bar.
+
+    Returns:
+        Scalars ``pixel_accuracy``, ``mean_pixel_accuracy``, ``miou``, ``fwiou``, ``mean_dice``
+        (multiclass); ``miou``, ``mean_dice`` (multilabel); ``fg_iou`` and ``fg_dice`` (IoU and
+        Dice of class 1) for two-class problems; ``loss`` with ``loss_fn``; and per-class arrays
+        ``iou``, ``dice`` plus the ``confusion`` matrix (multiclass).
+    """
+    if task not in ("multiclass", "multilabel"):
+        raise ValueError(f"unknown task {task!r}; choose one of multiclass, multilabel")
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    if task == "multiclass":
+        meter = ConfusionMatrix(num_classes, ignore_index=ignore_index)
+    else:
+        meter = MultiLabelConfusion(num_classes)
+    loss_sum, count = 0.0, 0
+    for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
+        images, targets = images.to(device), targets.to(device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(images)
+        logits = logits.float()
+        if loss_fn is not None:
+            loss_sum += loss_fn(logits, targets).item() * images.shape[0]
+            count += images.shape[0]
+        if task == "multiclass":
+            meter.update(logits.argmax(dim=1), targets)
+        else:
+            meter.update(logits > 0, targets.long())
+    model.train(was_training)
+
+    scores = meter.compute()
+    metrics: dict[str, Any] = dict(scores)
+    if task == "multiclass":
+        metrics["confusion"] = meter.matrix.copy()
+    if num_classes == 2 and task == "multiclass":
+        metrics["fg_iou"] = float(scores["iou"][1])
+        metrics["fg_dice"] = float(scores["dice"][1])
+    if loss_fn is not None:
+        metrics["loss"] = loss_sum / max(count, 1)
+    return metrics
+
+
+def format_metrics_table(metrics: dict[str, Any], class_names: list[str]) -> str:
+    """A plain-text table: per-class IoU and Dice, then the means."""
+    lines = [f"{'class':<20} {'IoU':>8} {'Dice':>8}"]
+    for name, iou, dice in zip(class_names, metrics["iou"], metrics["dice"], strict=True):
+        lines.append(f"{name:<20} {iou:>8.4f} {dice:>8.4f}")
+    lines.append("")
+    for key in (
+        "pixel_accuracy",
+        "mean_pixel_accuracy",
+        "miou",
+        "fwiou",
+        "mean_dice",
+        "fg_iou",
+        "fg_dice",
+        "loss",
+    ):
+        if key in metrics:
+            lines.append(f"{key:<20} {metrics[key]:>8.4f}")
+    return "\n".join(lines)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_jsonable(item) for item in value.tolist()]
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, float | np.floating):
+        # JSON has no NaN: an absent class is written as null.
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_metrics_json(path: str | os.PathLike, metrics: dict[str, Any], **extra: Any) -> None:
+    """Write metrics (NaN as null) and extra fields to a JSON file, atomically."""
+    payload = {**{key: _jsonable(value) for key, value in metrics.items()}, **extra}
+    atomic_write_bytes(path, json.dumps(payload, indent=2).encode())
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    *,
+    split: str = "test",
+    dataset: str | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a checkpoint on a split of a dataset, as the checkpoint's training saw it.
+
+    The dataset kind, label mode, image size and normalisation come from the checkpoint, so the
+    evaluation preprocesses exactly as training did. With ``out``, writes ``metrics.json`` there.
+    """
+    from seglab.checkpoint import load_checkpoint, model_from_checkpoint
+    from seglab.engine.config import TrainConfig
+    from seglab.engine.datasets import build_split, make_val_loader
+    from seglab.engine.train import resolve_device
+
+    state = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(
+        {**state["train_args"], "data": str(data), "batch_size": batch_size}
+    )
+    if dataset is not None:
+        config.dataset = dataset
+    torch_device = resolve_device(device)
+    model = model_from_checkpoint(state).to(torch_device)
+    split_data = build_split(config, split)
+    loader = make_val_loader(split_data.dataset, config)
+    metrics = evaluate_model(
+        model,
+        loader,
+        task=state["task"],
+        num_classes=len(state["class_names"]),
+        ignore_index=state.get("ignore_index", 255),
+        device=torch_device,
+        progress=progress,
+    )
+    if out is not None:
+        write_metrics_json(
+            Path(out) / "metrics.json",
+            metrics,
+            class_names=state["class_names"],
+            split=split,
+            checkpoint=str(checkpoint),
+            images=len(split_data.dataset),
+        )
+    return metrics

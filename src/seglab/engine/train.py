@@ -1,0 +1,364 @@
+"""Training: a plain loop with validation, atomic checkpoints, exact resume and a CSV log.
+
+The run folder holds:
+
+- ``last.pt``: everything needed to resume (model, optimizer, scheduler, scaler, epoch, RNG,
+  history), rewritten atomically after every epoch;
+- ``best.pt``: the model with the best validation ``monitor`` value so far;
+- ``log.csv``: one row per epoch; ``curves.png``, ``samples.png``, ``confusion.png`` at the end.
+
+Every epoch reseeds all RNGs from ``(seed, epoch)``, so that a run resumed from ``last.pt``
+repeats the epochs of an uninterrupted run exactly (on the CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from seglab.checkpoint import load_checkpoint, save_checkpoint
+from seglab.engine.config import TrainConfig
+from seglab.engine.datasets import DataBundle, build_data, make_train_loader, make_val_loader
+from seglab.engine.evaluate import evaluate_model
+from seglab.engine.loggers import open_loggers
+from seglab.engine.schedule import lr_factor
+from seglab.io import atomic_write_bytes
+from seglab.models import create_model
+
+__all__ = ["train", "TrainResult", "NonFiniteLossError", "resolve_device", "seed_everything"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN or infinite; the last good checkpoint stays."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run returns.
+
+    Attributes:
+        out: the run folder.
+        best: best validation metrics (those of ``best.pt``).
+        history: one dict of metrics per epoch, as in ``log.csv``.
+        epochs_run: epochs trained in this call (0 when resuming a finished run).
+        stopped_early: True when early stopping or the time budget ended the run.
+        seconds: wall time of this call.
+    """
+
+    out: Path
+    best: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """Map ``auto``/``cpu``/``cuda`` to a device; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the global generator is what user code draws from)
+    torch.manual_seed(seed)
+
+
+def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.amp == "off":
+        return None
+    if config.amp == "fp16":
+        return torch.float16
+    if config.amp == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in history:
+        columns += [key for key in row if key not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def _is_better(value: float, best: float | None, monitor: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value < best if monitor == "loss" else value > best
+
+
+def _build_loss(config: TrainConfig, data: DataBundle) -> torch.nn.Module:
+    from seglab.losses import get_loss
+
+    multilabel = data.task == "multilabel"
+    if multilabel and config.loss == "ce":
+        raise ValueError(
+            "loss 'ce' is for exclusive classes; this data is multi-label (several labels true "
+            "at a pixel): use --loss bce, dice or ce+dice (BCE + Dice)"
+        )
+    if not multilabel and config.loss == "bce":
+        raise ValueError(
+            "loss 'bce' is for multi-label data; these classes are exclusive: use ce, dice or ce+dice"
+        )
+    kwargs: dict[str, Any] = {}
+    if config.class_weights is not None:
+        if len(config.class_weights) != data.num_classes:
+            raise ValueError(
+                f"class_weights has {len(config.class_weights)} values for {data.num_classes} classes"
+            )
+        kwargs["weight"] = torch.tensor(config.class_weights, dtype=torch.float32)
+    if config.loss in ("dice", "ce+dice"):
+        kwargs["mode"] = "sigmoid" if multilabel else "softmax"
+    if not multilabel:
+        kwargs["ignore_index"] = data.ignore_index
+    name = "bce+dice" if multilabel and config.loss == "ce+dice" else config.loss
+    return get_loss(name, **kwargs)
+
+
+def _checkpoint_payload(
+    config: TrainConfig, data: DataBundle, model: torch.nn.Module, **extra: Any
+) -> dict[str, Any]:
+    raw = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    return {
+        "model": dict(raw.config),
+        "state_dict": {key: value.detach().cpu() for key, value in raw.state_dict().items()},
+        "class_names": list(data.class_names),
+        "task": data.task,
+        "ignore_index": data.ignore_index,
+        "preprocess": data.preprocess,
+        "train_args": config.to_dict(),
+        **extra,
+    }
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Train a model as ``config`` says and return the best validation metrics.
+
+    Args:
+        config: the run settings.
+        progress: show tqdm bars for epochs and batches.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        NonFiniteLossError: if the loss becomes NaN/inf (``last.pt`` keeps the last good epoch).
+        ValueError: for inconsistent settings (e.g. ``ce`` on multi-label data).
+    """
+    started = time.perf_counter()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    if config.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    seed_everything(config.seed)
+
+    data = build_data(config)
+    model = create_model(
+        config.model, num_classes=data.num_classes, in_channels=3, **config.model_kwargs
+    ).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = _build_loss(config, data).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    train_loader = make_train_loader(data.train, config)
+    val_loader = make_val_loader(data.val, config)
+    steps_per_epoch = max(len(train_loader), 1)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = min(config.warmup_epochs / config.epochs, 0.5)
+    amp_dtype = _amp_dtype(config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    start_epoch, history, best_value, best_metrics, elapsed_before = 0, [], None, {}, 0.0
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    if config.resume and last_path.is_file():
+        state = load_checkpoint(last_path, map_location=device)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch = state["epoch"] + 1
+        history = state["history"]
+        best_value, best_metrics = state["best_value"], state["best_metrics"]
+        elapsed_before = state.get("elapsed", 0.0)
+        _set_rng_state(state["rng"])
+        if progress:
+            tqdm.write(f"resuming {out} at epoch {start_epoch + 1}/{config.epochs}")
+    elif config.resume and progress:
+        tqdm.write(f"nothing to resume in {out}: starting a new run")
+
+    # torch.compile after loading weights: the compiled wrapper shares the same parameters.
+    step_model = torch.compile(model) if config.compile else model
+    loggers = open_loggers(config.loggers, out, config.to_dict())
+    stopped_early = False
+    epochs_run = 0
+    budget_s = config.time_budget * 60.0 if config.time_budget else None
+    train_clock = elapsed_before
+    epoch_bar = tqdm(
+        range(start_epoch, config.epochs),
+        desc="epochs",
+        disable=not progress,
+        initial=start_epoch,
+        total=config.epochs,
+    )
+    try:
+        for epoch in epoch_bar:
+            # Reseed per epoch: resuming at epoch e replays exactly what a full run does there.
+            seed_everything(config.seed * 1000 + epoch)
+            epoch_start = time.perf_counter()
+            model.train()
+            running, seen = 0.0, 0
+            batch_bar = tqdm(
+                train_loader, desc=f"train {epoch + 1}", leave=False, disable=not progress
+            )
+            for step, (images, targets) in enumerate(batch_bar):
+                if budget_s is not None:
+                    progress_fraction = (train_clock + time.perf_counter() - epoch_start) / budget_s
+                else:
+                    progress_fraction = (epoch * steps_per_epoch + step) / total_steps
+                lr = config.lr * lr_factor(
+                    progress_fraction, schedule=config.schedule, warmup=warmup
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                images = images.to(device, non_blocking=True)
+                targets = targets.to(device, non_blocking=True)
+                if config.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    logits = step_model(images)
+                    loss = loss_fn(logits.float(), targets)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        f"stopping. {last_path} keeps the last good epoch "
+                        "(try a lower --lr or --clip-grad)."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.clip_grad:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+                scaler.step(optimizer)
+                scaler.update()
+                running += loss.item() * images.shape[0]
+                seen += images.shape[0]
+                batch_bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{lr:.2e}")
+            train_seconds = time.perf_counter() - epoch_start
+            train_clock += train_seconds
+
+            metrics = evaluate_model(
+                step_model,
+                val_loader,
+                task=data.task,
+                num_classes=data.num_classes,
+                ignore_index=data.ignore_index,
+                device=device,
+                loss_fn=loss_fn,
+                amp_dtype=amp_dtype,
+            )
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": running / max(seen, 1),
+                "train_images_per_s": seen / max(train_seconds, 1e-9),
+                "epoch_seconds": time.perf_counter() - epoch_start,
+                **{key: value for key, value in metrics.items() if np.isscalar(value)},
+            }
+            history.append(row)
+            epochs_run += 1
+            monitor_value = metrics.get(config.monitor)
+            improved = _is_better(monitor_value, best_value, config.monitor)
+            if improved:
+                best_value, best_metrics = monitor_value, {"epoch": epoch + 1, **metrics}
+                save_checkpoint(best_path, _checkpoint_payload(config, data, model, epoch=epoch))
+            save_checkpoint(
+                last_path,
+                _checkpoint_payload(
+                    config,
+                    data,
+                    model,
+                    epoch=epoch,
+                    optimizer=optimizer.state_dict(),
+                    scaler=scaler.state_dict(),
+                    history=history,
+                    best_value=best_value,
+                    best_metrics=best_metrics,
+                    rng=_rng_state(),
+                    elapsed=train_clock,
+                ),
+            )
+            _write_csv(out / "log.csv", history)
+            loggers.log(row, step=epoch + 1)
+            epoch_bar.set_postfix(
+                loss=f"{row['train_loss']:.4f}", **{config.monitor: f"{monitor_value:.4f}"}
+            )
+            if config.patience is not None:
+                best_epoch = best_metrics.get("epoch", epoch + 1)
+                if epoch + 1 - best_epoch >= config.patience:
+                    stopped_early = True
+                    if progress:
+                        tqdm.write(
+                            f"early stop: no {config.monitor} gain for {config.patience} epochs"
+                        )
+                    break
+            if budget_s is not None and train_clock >= budget_s:
+                stopped_early = epoch + 1 < config.epochs
+                break
+    finally:
+        loggers.close()
+
+    if epochs_run and best_path.is_file():
+        from seglab.engine.report import write_report
+
+        write_report(out, history, best_path, data, device=device)
+    return TrainResult(
+        out=out,
+        best=best_metrics,
+        history=history,
+        epochs_run=epochs_run,
+        stopped_early=stopped_early,
+        seconds=time.perf_counter() - started,
+    )

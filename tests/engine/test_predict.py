@@ -1,0 +1,111 @@
+"""Prediction at the original size, test-time flips, folders with bad files, resumable runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from seglab.checkpoint import save_checkpoint
+from seglab.engine.predict import Predictor, iter_image_files, predict_files
+from seglab.io import read_mask
+from seglab.models import create_model
+
+
+def _checkpoint(path, task="multiclass", num_classes=2, mean=None, std=None):
+    torch.manual_seed(0)
+    model = create_model("unet", num_classes=num_classes, base_channels=8)
+    save_checkpoint(
+        path,
+        {
+            "model": dict(model.config),
+            "state_dict": model.state_dict(),
+            "class_names": [f"c{index}" for index in range(num_classes)],
+            "task": task,
+            "preprocess": {"size": [32, 32], "mean": mean, "std": std},
+        },
+    )
+    return model.eval()
+
+
+def test_mask_has_original_size_and_matches_manual_pipeline(tmp_path):
+    model = _checkpoint(tmp_path / "c.pt", mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
+    predictor = Predictor(tmp_path / "c.pt", device="cpu")
+    image = np.random.default_rng(0).integers(0, 256, size=(45, 70, 3), dtype=np.uint8)
+    mask = predictor.predict(image)
+    assert mask.shape == (45, 70) and mask.dtype == np.uint8
+    # Independent re-computation of the documented pipeline.
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    x = torch.nn.functional.interpolate(
+        x, size=(32, 32), mode="bilinear", antialias=True, align_corners=False
+    )
+    x = (x - 0.5) / 0.25
+    with torch.no_grad():
+        probs = model(x).softmax(1)
+    probs = torch.nn.functional.interpolate(
+        probs, size=(45, 70), mode="bilinear", align_corners=False
+    )
+    np.testing.assert_array_equal(mask, probs.argmax(1)[0].numpy())
+
+
+def test_tta_averages_with_the_flipped_prediction(tmp_path):
+    model = _checkpoint(tmp_path / "c.pt")
+    image = np.random.default_rng(1).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    plain = Predictor(tmp_path / "c.pt", device="cpu").predict_proba(image)
+    flipped = Predictor(tmp_path / "c.pt", device="cpu").predict_proba(image[:, ::-1].copy())[
+        :, :, ::-1
+    ]
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        expected = (0.5 * (model(x) + model(x.flip(-1)).flip(-1))).softmax(1)[0].numpy()
+    tta = Predictor(tmp_path / "c.pt", device="cpu", tta=True).predict_proba(image)
+    np.testing.assert_allclose(tta, expected, atol=1e-5)
+    assert not np.allclose(plain, flipped)  # the model is not flip-invariant, so TTA matters
+
+
+def test_multilabel_predictions_are_per_label_booleans(tmp_path):
+    _checkpoint(tmp_path / "c.pt", task="multilabel")
+    labels = Predictor(tmp_path / "c.pt", device="cpu").predict(np.zeros((20, 30, 3), np.uint8))
+    assert labels.shape == (2, 20, 30) and labels.dtype == bool
+
+
+def test_predict_files_skips_bad_files_and_resumes(tmp_path):
+    _checkpoint(tmp_path / "c.pt")
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(folder / "a.jpg")
+    Image.fromarray(np.zeros((33, 21), np.uint8)).save(folder / "sub" / "b.png")  # grayscale
+    Image.fromarray(np.zeros((10, 10, 4), np.uint8)).save(folder / "c.png")  # RGBA
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (folder / "notes.txt").write_text("not an image, not listed")
+    predictor = Predictor(tmp_path / "c.pt", device="cpu")
+    out = tmp_path / "out"
+    summary = predict_files(predictor, [folder], out, progress=False)
+    assert sorted(path.name for path in summary.written) == [
+        "a_mask.png",
+        "b_mask.png",
+        "c_mask.png",
+    ]
+    assert [path.name for path, _ in summary.failed] == ["broken.png"]
+    assert "cannot read image" in summary.failed[0][1]
+    assert read_mask(out / "b_mask.png").shape == (33, 21)
+    assert (out / "a_overlay.png").is_file()
+    again = predict_files(predictor, [folder], out, skip_existing=True, progress=False)
+    assert not again.written and len(again.skipped_existing) == 3
+
+
+def test_iter_image_files_keeps_explicit_files(tmp_path):
+    (tmp_path / "x.txt").write_text("x")
+    assert list(iter_image_files([tmp_path / "x.txt"])) == [tmp_path / "x.txt"]
+    assert list(iter_image_files([tmp_path])) == []
+
+
+def test_predictor_errors(tmp_path):
+    _checkpoint(tmp_path / "c.pt")
+    with pytest.raises(
+        ValueError, match="expected an \\(H, W\\), \\(H, W, 3\\) or \\(H, W, 4\\) image"
+    ):
+        Predictor(tmp_path / "c.pt", device="cpu").predict(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        Predictor(tmp_path / "nope.pt")

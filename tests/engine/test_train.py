@@ -1,0 +1,202 @@
+"""Training end to end on tiny data: metrics, checkpoints, resume after a kill, NaN stop."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from seglab.checkpoint import load_checkpoint, model_from_checkpoint
+from seglab.engine.config import TrainConfig
+from seglab.engine.train import NonFiniteLossError, train
+
+TINY_UNET = {"base_channels": 8}
+
+
+def _config(data: Path, out: Path, **overrides) -> TrainConfig:
+    values = dict(
+        data=str(data),
+        dataset="folder",
+        out=str(out),
+        model="unet",
+        model_kwargs=TINY_UNET,
+        img_size=32,
+        batch_size=4,
+        epochs=2,
+        lr=3e-3,
+        val_fraction=0.25,
+        monitor="miou",
+        warmup_epochs=0.0,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_train_writes_checkpoints_log_and_plots(folder_dataset, tmp_path):
+    result = train(_config(folder_dataset, tmp_path / "run"), progress=False)
+    out = tmp_path / "run"
+    for name in ("best.pt", "last.pt", "log.csv", "curves.png", "samples.png", "confusion.png"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    assert {"train_loss", "loss", "miou", "pixel_accuracy", "mean_dice"} <= set(rows[0])
+    assert result.epochs_run == 2
+    assert 0.0 <= result.best["miou"] <= 1.0
+    # best.pt rebuilds its model from the file alone.
+    state = load_checkpoint(out / "best.pt")
+    assert state["class_names"] == ["background", "disc", "square"]
+    model = model_from_checkpoint(state)
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_loss_falls_on_learnable_data(folder_dataset, tmp_path):
+    result = train(_config(folder_dataset, tmp_path / "run", epochs=6, lr=1e-2), progress=False)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(folder_dataset, tmp_path, monkeypatch):
+    import seglab.engine.train as train_module
+
+    real_build = train_module._build_loss
+    calls = {"n": 0}
+
+    def poisoned(config, data):
+        loss = real_build(config, data)
+
+        class Poisoned(torch.nn.Module):
+            def forward(self, logits, target):
+                calls["n"] += 1
+                value = loss(logits, target)
+                # Steps of epoch 1 (and its validation) are fine; epoch 2 blows up.
+                return value * float("nan") if calls["n"] > 6 else value
+
+        return Poisoned()
+
+    monkeypatch.setattr(train_module, "_build_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="loss became nan at epoch 2"):
+        train(_config(folder_dataset, tmp_path / "run", epochs=3), progress=False)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["epoch"] == 0  # the last good epoch (0-based) is kept
+    assert all(
+        torch.isfinite(value).all()
+        for value in state["state_dict"].values()
+        if value.is_floating_point()
+    )
+
+
+def test_resume_after_kill_matches_uninterrupted_run(folder_dataset, tmp_path):
+    """Really interrupt a training subprocess with SIGKILL, resume it, compare the weights."""
+    epochs = 4
+    args = [
+        sys.executable,
+        "-m",
+        "seglab",
+        "train",
+        "--data",
+        str(folder_dataset),
+        "--dataset",
+        "folder",
+        "--model",
+        "unet",
+        "--model-arg",
+        "base_channels=8",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "4",
+        "--epochs",
+        str(epochs),
+        "--val-fraction",
+        "0.25",
+        "--warmup-epochs",
+        "0",
+        "--quiet",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    full = tmp_path / "full"
+    subprocess.run([*args, "--out", str(full)], check=True, env=env, timeout=600)
+
+    cut = tmp_path / "cut"
+    process = subprocess.Popen([*args, "--out", str(cut)], env=env)
+    log = cut / "log.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if log.is_file() and len(log.read_text().strip().splitlines()) >= 3:  # header + 2 epochs
+            break
+        if process.poll() is not None:
+            pytest.fail("training finished before it could be interrupted")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted_at = load_checkpoint(cut / "last.pt")["epoch"] + 1
+    assert 2 <= interrupted_at < epochs
+
+    subprocess.run([*args, "--out", str(cut), "--resume"], check=True, env=env, timeout=600)
+    a = load_checkpoint(full / "last.pt")
+    b = load_checkpoint(cut / "last.pt")
+    assert a["epoch"] == b["epoch"] == epochs - 1
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=1e-6, msg=key)
+    assert [row["epoch"] for row in b["history"]] == list(range(1, epochs + 1))
+
+
+def test_multilabel_pet_head_trains_with_bce(pet_dataset, tmp_path):
+    config = TrainConfig(
+        data=str(pet_dataset),
+        dataset="oxford-pet",
+        mode="pet_head",
+        out=str(tmp_path / "ml"),
+        model="unet",
+        model_kwargs=TINY_UNET,
+        img_size=32,
+        batch_size=4,
+        epochs=1,
+        loss="bce",
+        val_fraction=0.25,
+    )
+    result = train(config, progress=False)
+    assert len(result.best["iou"]) == 2  # one IoU per label: pet, head
+    state = load_checkpoint(tmp_path / "ml" / "best.pt")
+    assert state["task"] == "multilabel"
+
+
+def test_ce_on_multilabel_data_is_refused(pet_dataset, tmp_path):
+    config = TrainConfig(
+        data=str(pet_dataset),
+        dataset="oxford-pet",
+        mode="pet_head",
+        out=str(tmp_path / "x"),
+        model="unet",
+        model_kwargs=TINY_UNET,
+        img_size=32,
+        epochs=1,
+        loss="ce",
+    )
+    with pytest.raises(ValueError, match="loss 'ce' is for exclusive classes"):
+        train(config, progress=False)
+
+
+def test_bce_on_exclusive_classes_is_refused(folder_dataset, tmp_path):
+    with pytest.raises(ValueError, match="loss 'bce' is for multi-label data"):
+        train(_config(folder_dataset, tmp_path / "x", loss="bce"), progress=False)
+
+
+def test_class_weights_length_is_checked(folder_dataset, tmp_path):
+    with pytest.raises(ValueError, match="class_weights has 2 values for 3 classes"):
+        train(_config(folder_dataset, tmp_path / "x", class_weights=[1.0, 2.0]), progress=False)
+
+
+def test_early_stopping(folder_dataset, tmp_path):
+    # A zero learning rate after warm-up never improves, so patience 1 stops after epoch 2.
+    config = _config(folder_dataset, tmp_path / "run", epochs=5, patience=1, lr=1e-12)
+    result = train(config, progress=False)
+    assert result.stopped_early
+    assert result.epochs_run == 2
