@@ -50,7 +50,7 @@ def _segment(method: str, image: np.ndarray, options: dict) -> np.ndarray:
         values = read_mask(trimap)
         if values.shape != image.shape[:2]:
             raise ValueError(f"trimap {trimap} is {values.shape}, the image is {image.shape[:2]}")
-        mask = classical.trimap_to_grabcut_mask(values)
+        mask = classical.trimap_from_grabcut_database(values)
     return classical.grabcut(image, rect=rect, mask=mask, iters=options.get("iters") or 5)
 
 
