@@ -32,7 +32,7 @@ def _key_values(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"error: expected key=value, got {item!r}")
+            raise ValueError(f"expected key=value, got {item!r}")
         try:
             result[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -158,8 +158,12 @@ def _cmd_classical(args: argparse.Namespace) -> int:
     image = _load_input_image(args.image)
     name = Path(args.image.split(":", 1)[-1]).stem
     options = {
-        key: getattr(args, key)
-        for key in ("n_segments", "compactness", "rect", "trimap", "iters", "method")
+        "n_segments": args.n_segments,
+        "compactness": args.compactness,
+        "rect": args.rect,
+        "trimap": args.trimap,
+        "iters": args.iters,
+        "ncut_method": args.method,
     }
     started = time.perf_counter()
     result = run_classical(args.method_name, image, out_dir=args.out, name=name, **options)

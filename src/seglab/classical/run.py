@@ -40,7 +40,7 @@ def _segment(method: str, image: np.ndarray, options: dict) -> np.ndarray:
         return classical.normalized_cut(
             image,
             n_segments=options.get("n_segments") or 8,
-            method=options.get("method") or "pixel",
+            method=options.get("ncut_method") or "pixel",
         )
     rect, trimap = options.get("rect"), options.get("trimap")
     if rect is None and trimap is None:
@@ -70,7 +70,7 @@ def run_classical(
         out_dir: output folder; receives ``<name>_<method>_labels.png`` (8-bit palette or
             16-bit PNG) and ``<name>_<method>_overlay.png``.
         name: file name stem.
-        **options: ``n_segments``, ``compactness`` (slic); ``n_segments``, ``method`` (ncut);
+        **options: ``n_segments``, ``compactness`` (slic); ``n_segments``, ``ncut_method`` (``pixel`` or ``rag``);
             ``rect``, ``trimap`` (GrabCut database values), ``iters`` (grabcut).
 
     Raises:

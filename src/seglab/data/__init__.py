@@ -1,0 +1,12 @@
+"""Datasets, paired transforms and the cached, prefetching input pipeline."""
+
+from seglab.data import transforms
+from seglab.data.folders import MaskFolderDataset, read_class_names
+from seglab.data.loader import CachedDataset, make_loader
+from seglab.data.oxford_pet import (
+    PET_MODES,
+    PET_SPLITS,
+    OxfordPetDataset,
+    read_head_box,
+    trimap_to_labels,
+)

@@ -149,6 +149,9 @@ def build_split(config: TrainConfig, split: str, *, augment: bool = False) -> Sp
     cache = None if config.cache == "none" else config.cache
     cache_dir = Path(config.out) / "cache" / split if cache == "disk" else None
     dataset = CachedDataset(raw.dataset, cache=cache, cache_dir=cache_dir, transform=transform)
+    if cache == "memory":
+        # Decode now, in this process, so that worker processes inherit the filled cache.
+        dataset.fill()
     return SplitData(dataset, raw.class_names, raw.task, raw.ignore_index)
 
 
