@@ -1,6 +1,7 @@
 """Datasets, paired transforms and the cached, prefetching input pipeline."""
 
 from seglab.data import transforms
+from seglab.data.download import download_oxford_pet
 from seglab.data.folders import MaskFolderDataset, read_class_names
 from seglab.data.loader import CachedDataset, make_loader
 from seglab.data.oxford_pet import (
