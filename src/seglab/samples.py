@@ -14,7 +14,7 @@ SAMPLE_NAMES = ("chelsea", "astronaut", "coffee", "coins")
 # A box around the main object of each sample, as (x0, y0, x1, y1) with x1, y1 exclusive.
 # Chosen by eye once; they give GrabCut a realistic user rectangle.
 _RECTS = {
-    "chelsea": (40, 10, 400, 300),
+    "chelsea": (0, 0, 390, 300),
     "astronaut": (60, 20, 430, 512),
     "coffee": (60, 20, 480, 300),
     "coins": (10, 10, 374, 293),

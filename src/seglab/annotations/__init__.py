@@ -12,7 +12,9 @@ from seglab.annotations.coco import (
     write_coco,
 )
 from seglab.annotations.coco_results import (
+    encode_labels,
     instances_to_results,
+    labels_to_results,
     read_coco_results,
     results_to_instances,
     write_coco_results,
