@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-from PIL import Image
+# Threaded BLAS thrashes on 2 busy cores (dense eigh in the NCut tests ran up to 100x slower);
+# set before NumPy is imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 # Two cores are all CI has; more threads than that only thrash.
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -121,6 +121,19 @@ def test_deterministic_for_a_seed(method, partition):
     assert_valid_labels(first, image.shape[:2], 6)
 
 
+def test_recursive_cut_does_not_depend_on_the_seed_with_symmetric_regions():
+    # Four equal quadrants give three nearly equal eigenvalues after the trivial one, so the
+    # solver's start vector (from the seed) decides which vector of that cluster comes back;
+    # 1600 pixels is above the dense limit, so the seeded Lanczos path runs.
+    truth = np.zeros((40, 40), int)
+    truth[:20, 20:], truth[20:, :20], truth[20:, 20:] = 1, 2, 3
+    colours = np.array([(0.9, 0.1, 0.1), (0.1, 0.8, 0.1), (0.1, 0.1, 0.9), (0.9, 0.9, 0.2)])
+    image = colours[truth] + np.random.default_rng(0).normal(0, 0.02, (40, 40, 3))
+    for seed in range(4):
+        labels = normalized_cut(image, 4, partition="recursive", max_side=40, seed=seed)
+        assert same_partition(labels, truth)
+
+
 @pytest.mark.parametrize(("method", "partition"), COMBINATIONS)
 @pytest.mark.parametrize(
     "shape", [(1, 1), (2, 2), (1, 7), (7, 1), (1, 2), (3, 1)], ids=lambda s: f"{s[0]}x{s[1]}"
@@ -405,6 +418,19 @@ def test_ncut_sweep_matches_brute_force():
     assert value == pytest.approx(best)
     np.testing.assert_array_equal(mask, best_side)
     assert spectral.ncut_sweep(affinity, degree, score, min_size=5) == (np.inf, None)
+
+
+def test_several_candidate_vectors_never_give_a_worse_cut(monkeypatch):
+    for seed in range(5):
+        affinity = grid_affinity(12, 15, seed=seed)
+        values = {}
+        for candidates in (1, 3):
+            monkeypatch.setattr(spectral, "BIPARTITION_CANDIDATES", candidates)
+            values[candidates], mask = spectral._best_bipartition(
+                affinity, 3, np.random.default_rng(0), "auto"
+            )
+            assert mask is not None and 3 <= mask.sum() <= mask.size - 3
+        assert values[3] <= values[1] + 1e-12
 
 
 def test_kmeans_recovers_separated_clusters_and_handles_duplicates():

@@ -40,6 +40,8 @@ DENSE_FALLBACK_LIMIT = 8000
 SHIFT = 1e-3
 # Lanczos computes at least this many eigenpairs (see _lanczos).
 LANCZOS_MIN_BLOCK = 8
+# Non-trivial eigenvectors swept by each recursive 2-way split (see _best_bipartition).
+BIPARTITION_CANDIDATES = 3
 
 
 def normalized_laplacian(affinity: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -340,23 +342,36 @@ def ncut_sweep(
 def _best_bipartition(
     affinity: sp.csr_matrix, min_size: int, rng: np.random.Generator, solver: str
 ) -> tuple[float, np.ndarray | None]:
-    """Shi and Malik's 2-way step: sweep the second generalised eigenvector."""
+    """Shi and Malik's 2-way step: sweep the smallest non-trivial generalised eigenvectors.
+
+    Shi and Malik threshold the second eigenvector. When the next eigenvalues are almost equal
+    (common on images with several clear regions), which vector of that cluster the solver
+    returns depends on its start vector, and so would the cut. Sweeping each of the
+    ``BIPARTITION_CANDIDATES`` smallest non-trivial eigenvectors and keeping the exact smallest
+    Ncut removes most of that dependence and never gives a worse cut than the second vector
+    alone.
+    """
     n = affinity.shape[0]
     if n < max(2, 2 * min_size):
         return np.inf, None
-    _, vectors, degree = smallest_eigenvectors(affinity, 2, rng, solver=solver)
-    # Within span(z1, z2) take the vector orthogonal to the trivial sqrt(d): it is z2 on a
-    # connected graph, and still a non-constant split on a disconnected one, where both
-    # eigenvalues are 0 and the solver returns an arbitrary basis of the null space.
+    _, vectors, degree = smallest_eigenvectors(
+        affinity, BIPARTITION_CANDIDATES + 1, rng, solver=solver
+    )
+    # Remove the trivial direction sqrt(d) (eigenvalue 0 of a connected component). On a
+    # disconnected graph the solver returns an arbitrary basis of the null space, so project it
+    # out of every column rather than dropping the first.
     trivial = np.sqrt(np.maximum(degree, 0.0))
     trivial /= max(float(np.linalg.norm(trivial)), 1e-300)
-    projection = vectors.T @ trivial
-    if np.linalg.norm(projection) < 1e-12:
-        direction = vectors[:, 0]
-    else:
-        direction = vectors @ np.array([-projection[1], projection[0]])
+    candidates = vectors - np.outer(trivial, trivial @ vectors)
     inv_sqrt = np.where(degree > 0, 1.0 / np.sqrt(np.maximum(degree, 1e-300)), 0.0)
-    return ncut_sweep(affinity, degree, direction * inv_sqrt, min_size)
+    best_value, best_mask = np.inf, None
+    for column in candidates.T:
+        if np.linalg.norm(column) < 1e-8:
+            continue  # that column was the trivial vector itself
+        value, mask = ncut_sweep(affinity, degree, column * inv_sqrt, min_size)
+        if value < best_value:
+            best_value, best_mask = value, mask
+    return best_value, best_mask
 
 
 def recursive_partition(
