@@ -195,11 +195,21 @@ def test_class_weights_length_is_checked(folder_dataset, tmp_path):
         train(_config(folder_dataset, tmp_path / "x", class_weights=[1.0, 2.0]), progress=False)
 
 
-def test_early_stopping(folder_dataset, tmp_path):
-    # A negligible learning rate barely moves the model (only BatchNorm statistics change),
-    # so mIoU soon stops improving and patience 1 ends the run one epoch after the best.
-    config = _config(folder_dataset, tmp_path / "run", epochs=8, patience=1, lr=1e-12)
+def test_early_stopping(folder_dataset, tmp_path, monkeypatch):
+    import seglab.engine.train as train_module
+
+    real_evaluate = train_module.evaluate_model
+    scripted = iter([0.5, 0.6, 0.55, 0.58, 0.9, 0.95])
+
+    def scripted_evaluate(*args, **kwargs):
+        metrics = real_evaluate(*args, **kwargs)
+        return {**metrics, "miou": next(scripted)}
+
+    monkeypatch.setattr(train_module, "evaluate_model", scripted_evaluate)
+    # Best mIoU at epoch 2; epochs 3 and 4 do not beat it, so patience 2 stops after epoch 4.
+    config = _config(folder_dataset, tmp_path / "run", epochs=6, patience=2)
     result = train(config, progress=False)
     assert result.stopped_early
-    assert result.epochs_run < 8
-    assert result.history[-1]["epoch"] - result.best["epoch"] == 1
+    assert result.epochs_run == 4
+    assert result.best["epoch"] == 2 and result.best["miou"] == 0.6
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["epoch"] == 1  # 0-based epoch 2

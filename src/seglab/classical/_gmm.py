@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-__all__ = ["LIKELIHOODS", "ColorGMM", "fit_color_gmm", "kmeans_labels", "score_color_gmm"]
+__all__ = [
+    "LIKELIHOODS",
+    "ColorGMM",
+    "component_moments",
+    "fit_color_gmm",
+    "gmm_from_moments",
+    "kmeans_labels",
+    "score_color_gmm",
+]
 
 # Added to the diagonal of every covariance (in squared 0-255 colour units). OpenCV adds 0.01
 # only to singular covariances; adding it always keeps near-singular ones (a flat region of
@@ -26,6 +34,7 @@ __all__ = ["LIKELIHOODS", "ColorGMM", "fit_color_gmm", "kmeans_labels", "score_c
 # otherwise.
 COVARIANCE_RIDGE = 0.01
 KMEANS_ITERATIONS = 10
+KMEANS_RESTARTS = 1
 # k-means only has to place a handful of centres, so it runs on at most this many samples (a
 # random subset); all samples are then labelled by their nearest centre. This keeps the start
 # cheap on large images without moving the centres noticeably.
@@ -87,13 +96,19 @@ def kmeans_labels(planes: np.ndarray, n_components: int, rng: np.random.Generato
     count = planes.shape[1]
     subset = planes
     if count > KMEANS_MAX_SAMPLES:
-        subset = planes[:, np.sort(rng.choice(count, KMEANS_MAX_SAMPLES, replace=False))]
-    subset = np.ascontiguousarray(subset)
-    centres = _kmeans_plus_plus(subset, n_components, rng)
+        # Drawn with replacement: cheaper than a permutation, and duplicates do no harm here.
+        subset = np.ascontiguousarray(planes[:, rng.integers(0, count, KMEANS_MAX_SAMPLES)])
     labels = np.empty(subset.shape[1], dtype=np.int64)
-    for _ in range(KMEANS_ITERATIONS):
-        _nearest_centre(subset, centres, labels)
-        centres = _update_centres(subset, labels, centres)
+    best_centres, best_inertia = None, np.inf
+    for _ in range(KMEANS_RESTARTS):
+        centres = _kmeans_plus_plus(subset, n_components, rng)
+        for _ in range(KMEANS_ITERATIONS):
+            _nearest_centre(subset, centres, labels)
+            _update_centres(subset, labels, centres)
+        inertia = _nearest_centre(subset, centres, labels)
+        if inertia < best_inertia:
+            best_centres, best_inertia = centres, inertia
+    centres = best_centres
     labels = np.empty(count, dtype=np.int64)
     _nearest_centre(planes, centres, labels)
     return labels
@@ -114,14 +129,22 @@ def _kmeans_plus_plus(planes: np.ndarray, k: int, rng: np.random.Generator) -> n
     return centres
 
 
-def _update_centres(planes: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    k = len(centres)
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    sums = np.stack([np.bincount(labels, planes[c], minlength=k) for c in range(3)], axis=1)
-    updated = centres.copy()
-    filled = counts > 0  # an empty cluster keeps its centre rather than becoming NaN
-    updated[filled] = sums[filled] / counts[filled, None]
-    return updated
+@numba.njit(cache=True, nogil=True)
+def _update_centres(planes, labels, centres):  # pragma: no cover - compiled
+    k = centres.shape[0]
+    counts = np.zeros(k)
+    sums = np.zeros((k, 3))
+    for i in range(planes.shape[1]):
+        c = labels[i]
+        counts[c] += 1.0
+        sums[c, 0] += planes[0, i]
+        sums[c, 1] += planes[1, i]
+        sums[c, 2] += planes[2, i]
+    for c in range(k):
+        if counts[c] > 0:  # an empty cluster keeps its centre rather than becoming NaN
+            centres[c, 0] = sums[c, 0] / counts[c]
+            centres[c, 1] = sums[c, 1] / counts[c]
+            centres[c, 2] = sums[c, 2] / counts[c]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -139,6 +162,7 @@ def _nearest_centre(planes, centres, labels):  # pragma: no cover - compiled
             closer = distance < best[i]
             best[i] = distance if closer else best[i]
             labels[i] = k if closer else labels[i]
+    return best.sum()
 
 
 def fit_color_gmm(planes: np.ndarray, labels: np.ndarray, n_components: int) -> ColorGMM:
@@ -152,7 +176,30 @@ def fit_color_gmm(planes: np.ndarray, labels: np.ndarray, n_components: int) -> 
     Returns:
         The learned :class:`ColorGMM`.
     """
-    counts, sums, outer = _moments(planes, labels, n_components)
+    return gmm_from_moments(*component_moments(planes, labels, n_components))
+
+
+def component_moments(
+    planes: np.ndarray, labels: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, sum and sum of outer products of the colours of each label, in one pass.
+
+    Args:
+        planes: ``(3, N)`` float64 colour planes.
+        labels: ``(N,)`` int64 group of each sample, in ``0 .. n_groups - 1``.
+        n_groups: number of groups.
+
+    Returns:
+        ``(n_groups,)`` counts, ``(n_groups, 3)`` sums and ``(n_groups, 3, 3)`` outer sums.
+    """
+    return _moments(planes, labels, n_groups)
+
+
+def gmm_from_moments(counts: np.ndarray, sums: np.ndarray, outer: np.ndarray) -> ColorGMM:
+    """The mixture whose components have these moments (see :func:`component_moments`).
+
+    Components with no sample get weight 0; at least one count must be positive.
+    """
     safe = np.maximum(counts, 1.0)
     means = sums / safe[:, None]
     covariances = outer / safe[:, None, None] - means[:, :, None] * means[:, None, :]

@@ -20,11 +20,13 @@ import maxflow
 import numba
 import numpy as np
 
-from seglab.classical._gmm import ColorGMM, fit_color_gmm, score_color_gmm
+from seglab.classical._gmm import ColorGMM, component_moments, gmm_from_moments, score_color_gmm
 
 __all__ = ["GrabCutSolver", "color_planes", "is_foreground"]
 
 GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD = 0, 1, 2, 3
+LIKELIHOOD = "component"
+WEIGHTED = True
 
 
 def is_foreground(trimap: np.ndarray) -> np.ndarray:
@@ -49,10 +51,15 @@ class GrabCutSolver:
 
     def __init__(self, colors: np.ndarray, trimap: np.ndarray, *, gamma: float, connectivity: int):
         self.trimap = trimap.copy()
-        self.planes = color_planes(colors)
         flat = self.trimap.reshape(-1)
+        planes = color_planes(colors)
+        # The three pixel sets never change during a run, so their colours are gathered once:
+        # fixed pixels are only ever scored by their own side's mixture.
         self.unknown = np.flatnonzero(flat >= GC_PR_BGD)
-        self.unknown_planes = np.ascontiguousarray(self.planes[:, self.unknown])
+        self.unknown_planes = np.ascontiguousarray(planes[:, self.unknown])
+        self.fixed_fg_planes = np.ascontiguousarray(planes[:, flat == GC_FGD])
+        self.fixed_bg_planes = np.ascontiguousarray(planes[:, flat == GC_BGD])
+        self.unknown_foreground = flat[self.unknown] == GC_PR_FGD
         node = np.full(flat.shape, -1, dtype=np.int64)
         node[self.unknown] = np.arange(len(self.unknown))
         diagonal = connectivity == 8
@@ -62,6 +69,8 @@ class GrabCutSolver:
         )
         self._graph: maxflow.GraphFloat | None = None
         self._terminal = np.zeros(len(self.unknown))  # t-link values now in the graph
+        # Components of the unknown pixels under the current mixtures, for both sides.
+        self._unknown_components: tuple[np.ndarray, np.ndarray] | None = None
 
     def run(
         self, foreground_gmm: ColorGMM, background_gmm: ColorGMM, iters: int
@@ -71,20 +80,70 @@ class GrabCutSolver:
         Returns:
             The mixtures learned in the last iteration; ``self.trimap`` holds the last cut.
         """
-        flat = self.trimap.reshape(-1)
         for _ in range(iters):
-            foreground = is_foreground(flat)
-            foreground_gmm = _relearn(self.planes, foreground, foreground_gmm)
-            background_gmm = _relearn(self.planes, ~foreground, background_gmm)
+            foreground_gmm, background_gmm = self._relearn(foreground_gmm, background_gmm)
             if len(self.unknown) == 0:
                 continue
-            fg_log, _ = score_color_gmm(self.unknown_planes, foreground_gmm)
-            bg_log, _ = score_color_gmm(self.unknown_planes, background_gmm)
+            fg_log, fg_components = score_color_gmm(
+                self.unknown_planes,
+                foreground_gmm,
+                likelihood=LIKELIHOOD,
+                weighted_assignment=WEIGHTED,
+            )
+            bg_log, bg_components = score_color_gmm(
+                self.unknown_planes,
+                background_gmm,
+                likelihood=LIKELIHOOD,
+                weighted_assignment=WEIGHTED,
+            )
+            # The scoring that builds the t-links also assigns the unknown pixels' components
+            # for the next iteration, which uses these same mixtures.
+            self._unknown_components = (fg_components, bg_components)
             # Source side = foreground. Being background costs -log p_bg and being foreground
             # -log p_fg; only their difference matters to the cut, and BK stores exactly one
             # signed residual per node.
-            sink_side = self._cut(fg_log - bg_log + self.terminal_extra)
-            flat[self.unknown] = np.where(sink_side, GC_PR_BGD, GC_PR_FGD)
+            self.unknown_foreground = ~self._cut(fg_log - bg_log + self.terminal_extra)
+            self.trimap.reshape(-1)[self.unknown] = np.where(
+                self.unknown_foreground, GC_PR_FGD, GC_PR_BGD
+            )
+        return foreground_gmm, background_gmm
+
+    def _relearn(
+        self, foreground_gmm: ColorGMM, background_gmm: ColorGMM
+    ) -> tuple[ColorGMM, ColorGMM]:
+        """Assign each pixel to a component of its side's mixture, then re-learn both.
+
+        Components ``0 .. K_fg - 1`` are the foreground's and ``K_fg ..`` the background's, so
+        one moment array holds both mixtures. A side with no pixel left (the cut took
+        everything) keeps its mixture unchanged.
+        """
+        k_fg = foreground_gmm.n_components
+        n_groups = k_fg + background_gmm.n_components
+        if self._unknown_components is None:
+            _, fg_components = score_color_gmm(
+                self.unknown_planes, foreground_gmm, likelihood="none", weighted_assignment=WEIGHTED
+            )
+            _, bg_components = score_color_gmm(
+                self.unknown_planes, background_gmm, likelihood="none", weighted_assignment=WEIGHTED
+            )
+        else:
+            fg_components, bg_components = self._unknown_components
+        groups = np.where(self.unknown_foreground, fg_components, bg_components + k_fg)
+        counts, sums, outer = component_moments(self.unknown_planes, groups, n_groups)
+        for planes, gmm, offset in (
+            (self.fixed_fg_planes, foreground_gmm, 0),
+            (self.fixed_bg_planes, background_gmm, k_fg),
+        ):
+            if planes.shape[1]:
+                _, components = score_color_gmm(
+                    planes, gmm, likelihood="none", weighted_assignment=WEIGHTED
+                )
+                more = component_moments(planes, components + offset, n_groups)
+                counts, sums, outer = counts + more[0], sums + more[1], outer + more[2]
+        if counts[:k_fg].sum() > 0:
+            foreground_gmm = gmm_from_moments(counts[:k_fg], sums[:k_fg], outer[:k_fg])
+        if counts[k_fg:].sum() > 0:
+            background_gmm = gmm_from_moments(counts[k_fg:], sums[k_fg:], outer[k_fg:])
         return foreground_gmm, background_gmm
 
     def _cut(self, terminal: np.ndarray) -> np.ndarray:
@@ -103,18 +162,6 @@ class GrabCutSolver:
         self._graph.maxflow(reuse_trees=reuse)
         self._terminal = terminal
         return self._graph.get_grid_segments(nodes)
-
-
-def _relearn(planes: np.ndarray, side: np.ndarray, gmm: ColorGMM) -> ColorGMM:
-    """Assign each pixel of one side to a component of ``gmm``, then re-learn the mixture.
-
-    A side with no pixel left (the cut took everything) keeps its mixture unchanged.
-    """
-    if not side.any():
-        return gmm
-    samples = np.ascontiguousarray(planes[:, side])
-    _, components = score_color_gmm(samples, gmm, likelihood="none")
-    return fit_color_gmm(samples, components, gmm.n_components)
 
 
 def contrast_beta(colors: np.ndarray, *, diagonal: bool) -> float:

@@ -25,14 +25,21 @@ What makes this implementation fast without changing the energy:
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from seglab.classical._gmm import ColorGMM, fit_color_gmm, kmeans_labels
-from seglab.classical._grabcut_graph import GrabCutSolver, color_planes, is_foreground
+from seglab.classical._grabcut_graph import (
+    GC_BGD,
+    GC_FGD,
+    GC_PR_BGD,
+    GC_PR_FGD,
+    color_planes,
+    is_foreground,
+)
+from seglab.classical._grabcut_multiscale import auto_downscale, run_grabcut_schedule
 
 __all__ = [
     "GC_BGD",
@@ -46,10 +53,6 @@ __all__ = [
     "trimap_from_rect",
 ]
 
-GC_BGD = 0
-GC_FGD = 1
-GC_PR_BGD = 2
-GC_PR_FGD = 3
 TRIMAP_VALUES = (GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD)
 CONNECTIVITIES = (4, 8)
 # GrabCut database trimaps (lasso/ and rect/ folders): 0 and 64 are background, 128 unknown,
@@ -90,6 +93,8 @@ def grabcut(
     n_components: int = 5,
     gamma: float = 50.0,
     connectivity: int = 8,
+    downscale: int | None = None,
+    fine_iters: int = 3,
     seed: int | None = 0,
     return_state: bool = False,
     channel_axis: int = -1,
@@ -144,6 +149,9 @@ def grabcut(
     height, width = colors.shape[:2]
     _check_int("iters", iters, 0)
     _check_int("n_components", n_components, 1)
+    _check_int("fine_iters", fine_iters, 1)
+    if downscale is not None:
+        _check_int("downscale", downscale, 1)
     if not gamma > 0:
         raise ValueError(f"gamma must be > 0, got {gamma}")
     if connectivity not in CONNECTIVITIES:
@@ -177,15 +185,17 @@ def grabcut(
         foreground_gmm, background_gmm = state.foreground_gmm, state.background_gmm
 
     if iters > 0:
-        factor = _auto_factor(trimap) if FACTOR is None else FACTOR
-        if factor > 1:
-            trimap, foreground_gmm, background_gmm = _multiscale_run(
-                colors, trimap, foreground_gmm, background_gmm, iters, gamma, connectivity, factor
-            )
-        else:
-            solver = GrabCutSolver(colors, trimap, gamma=gamma, connectivity=connectivity)
-            foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, iters)
-            trimap = solver.trimap
+        trimap, foreground_gmm, background_gmm = run_grabcut_schedule(
+            colors,
+            trimap,
+            foreground_gmm,
+            background_gmm,
+            iters=iters,
+            fine_iters=fine_iters,
+            downscale=auto_downscale(trimap) if downscale is None else downscale,
+            gamma=gamma,
+            connectivity=connectivity,
+        )
     labels = _labels_from_trimap(trimap)
     if return_state:
         return labels, GrabCutState(trimap, foreground_gmm, background_gmm)
@@ -338,69 +348,6 @@ def trimap_from_grabcut_database(trimap: np.ndarray, *, unknown: int = GC_PR_FGD
     converted[trimap == DATABASE_UNKNOWN] = unknown
     converted[trimap == DATABASE_FOREGROUND] = GC_FGD
     return converted
-
-
-FACTOR = None
-TARGET = 30000
-BAND = 2
-FINE_ITERS = 1
-COARSE_GAMMA = 1.0  # gamma multiplier at coarse scale (divided by factor if 'f')
-COARSE_ITERS_MINUS = 0
-
-
-def _auto_factor(trimap):
-    n = int(((trimap == GC_PR_BGD) | (trimap == GC_PR_FGD)).sum())
-    if n <= TARGET:
-        return 1
-    return int(math.ceil(math.sqrt(n / TARGET)))
-
-
-def _block_mean(array, f):
-    h, w = array.shape[:2]
-    hc, wc = -(-h // f), -(-w // f)
-    pad = [(0, hc * f - h), (0, wc * f - w)] + [(0, 0)] * (array.ndim - 2)
-    padded = np.pad(array, pad, mode="edge")
-    return padded.reshape(hc, f, wc, f, *array.shape[2:]).mean(axis=(1, 3))
-
-
-def _multiscale_run(colors, trimap, fg_gmm, bg_gmm, iters, gamma, connectivity, f):
-    import cv2
-    h, w = trimap.shape
-    coarse_colors = _block_mean(colors, f)
-    has_bgd = _block_mean((trimap == GC_BGD).astype(np.float64), f) > 0
-    has_fgd = _block_mean((trimap == GC_FGD).astype(np.float64), f) > 0
-    fg_frac = _block_mean(is_foreground(trimap).astype(np.float64), f)
-    coarse = np.where(fg_frac >= 0.5, GC_PR_FGD, GC_PR_BGD).astype(np.uint8)
-    coarse[has_bgd & ~has_fgd] = GC_BGD
-    coarse[has_fgd & ~has_bgd] = GC_FGD
-    fgc = is_foreground(coarse)
-    if fgc.all() or not fgc.any():
-        solver = GrabCutSolver(colors, trimap, gamma=gamma, connectivity=connectivity)
-        fg_gmm, bg_gmm = solver.run(fg_gmm, bg_gmm, iters)
-        return solver.trimap, fg_gmm, bg_gmm
-    cg = gamma * COARSE_GAMMA
-    solver = GrabCutSolver(coarse_colors, coarse, gamma=cg, connectivity=connectivity)
-    fg_gmm, bg_gmm = solver.run(fg_gmm, bg_gmm, iters - COARSE_ITERS_MINUS)
-    coarse_labels = is_foreground(solver.trimap).astype(np.uint8)
-    labels = np.repeat(np.repeat(coarse_labels, f, 0), f, 1)[:h, :w]
-    labels[trimap == GC_BGD] = 0
-    labels[trimap == GC_FGD] = 1
-    # label changes
-    kernel = np.ones((3, 3), np.uint8)
-    edge = cv2.dilate(labels, kernel) != cv2.erode(labels, kernel)
-    r = BAND * f if BAND is not None else 10**6
-    band = np.ones_like(labels, bool) if BAND is None else cv2.dilate(edge.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*r+1, 2*r+1))) > 0
-    unknown = (trimap == GC_PR_BGD) | (trimap == GC_PR_FGD)
-    work = trimap.copy()
-    outside = unknown & ~band
-    work[outside] = np.where(labels[outside] == 1, GC_FGD, GC_BGD)
-    inside = unknown & band
-    work[inside] = np.where(labels[inside] == 1, GC_PR_FGD, GC_PR_BGD)
-    solver = GrabCutSolver(colors, work, gamma=gamma, connectivity=connectivity)
-    fg_gmm, bg_gmm = solver.run(fg_gmm, bg_gmm, FINE_ITERS)
-    final = trimap.copy()
-    final[unknown] = np.where(is_foreground(solver.trimap[unknown]), GC_PR_FGD, GC_PR_BGD)
-    return final, fg_gmm, bg_gmm
 
 
 def _initial_gmm(planes: np.ndarray, n_components: int, rng: np.random.Generator) -> ColorGMM:

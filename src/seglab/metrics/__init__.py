@@ -3,6 +3,7 @@
 from seglab.metrics.aji import DSB_IOU_THRESHOLDS, aggregated_jaccard_index, dsb_score
 from seglab.metrics.confusion import ConfusionMatrix, confusion_matrix, scores_from_confusion
 from seglab.metrics.instance import MaskAP, mask_ap, mask_ap_coco
+from seglab.metrics.interactive import grabcut_error_counts, grabcut_error_rate
 from seglab.metrics.multilabel import (
     MultiLabelConfusion,
     multilabel_counts,
