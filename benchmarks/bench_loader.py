@@ -6,8 +6,10 @@ equivalent is ``make_loader(CachedDataset(OxfordPetDataset(...)))``. The naive p
 again in every epoch.
 
 Data: the shared Oxford-IIIT Pet subset (``../shared/data/oxford-iiit-pet``, trainval split,
-300 images), binary masks at 128 x 128, batch 16, shuffled, a random horizontal flip as the
-augmentation (after the cache for the cached loaders, so every epoch still differs).
+300 images), binary masks at 128 x 128, batch 16, shuffled. Augmentation (after the cache for
+the cached loaders, so every epoch still differs): ``--augment flip`` (default) is a random
+horizontal flip; ``--augment full`` is what ``seglab train`` uses (random scale-crop, flip,
+rotation, colour jitter).
 
 Rows:
 - naive, 0 or W workers: decode every epoch;
@@ -65,8 +67,23 @@ def time_epochs(build: Callable[[], DataLoader], epochs: int) -> list[float]:
     return times
 
 
-def configurations(root: Path, size: int, batch: int, workers: int, cache_root: Path) -> dict:
-    flip = T.RandomHorizontalFlip()
+def augmentation(kind: str, size: int) -> T.Compose:
+    """``flip``: the cheap case; ``full``: what ``seglab train --augment`` uses."""
+    steps = [T.RandomHorizontalFlip()]
+    if kind == "full":
+        steps = [
+            T.RandomScaleCrop(scale=(0.75, 1.33), size=size),
+            T.RandomHorizontalFlip(),
+            T.RandomRotation(10),
+            T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02),
+        ]
+    return T.Compose(steps)
+
+
+def configurations(
+    root: Path, size: int, batch: int, workers: int, cache_root: Path, augment: str
+) -> dict:
+    flip = augmentation(augment, size)
 
     def pets(**kwargs) -> OxfordPetDataset:
         return OxfordPetDataset(root, "trainval", "binary", size, **kwargs)
@@ -118,6 +135,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--augment", choices=("flip", "full"), default="flip")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of the main process (workers use 1)"
     )
@@ -135,7 +153,7 @@ def main() -> None:
     results: dict[str, list[list[float]]] = {}
     with tempfile.TemporaryDirectory() as cache_root:
         configs = configurations(
-            args.root, args.size, args.batch_size, args.workers, Path(cache_root)
+            args.root, args.size, args.batch_size, args.workers, Path(cache_root), args.augment
         )
         with tqdm(total=args.repeats * len(configs), desc="timing") as bar:
             for _ in range(args.repeats):
@@ -152,7 +170,7 @@ def main() -> None:
     print(
         f"\n{count} images (trainval), {args.size}x{args.size}, batch {args.batch_size}, "
         f"{args.epochs} epochs, median of {args.repeats} repeats, "
-        f"{args.threads} torch thread(s) in the main process\n"
+        f"{args.threads} torch thread(s) in the main process, augmentation: {args.augment}\n"
     )
     print("| loader | first epoch (img/s) | steady state (img/s) | steady vs naive, 0 workers |")
     print("|---|---:|---:|---:|")

@@ -88,6 +88,25 @@ def test_multilabel_and_soft_masks_survive_the_cache(tmp_path):
     torch.testing.assert_close(stored[0][1], torch.full((2, 8, 8), 0.3))  # not truncated to 0
 
 
+def test_in_place_transforms_cannot_change_the_cache():
+    def scribble(image, mask):
+        image.zero_()
+        mask.fill_(7)
+        return image, mask
+
+    class WideLabels(Counting):
+        def __getitem__(self, index):
+            image, mask = super().__getitem__(index)
+            return image, mask + 1000  # int64 labels that are stored as they are
+
+    for dataset in (Counting(), Counting(multilabel=True), WideLabels()):
+        cached = CachedDataset(dataset, transform=scribble).fill()
+        cached[0]
+        cached.transform = None
+        assert not (cached[0][1] == 7).any()
+        assert cached[0][0].abs().sum() > 0
+
+
 def test_augmentation_runs_after_the_cache():
     base = Counting()
     cached = CachedDataset(base, transform=T.RandomHorizontalFlip(p=0.5)).fill()

@@ -114,6 +114,9 @@ def test_to_tensor_pair_matches_the_float_path():
         assert torch.equal(stacked, T.resize_pair(tensor, torch.from_numpy(layers), size)[1])
     as_float, same = T.to_tensor_pair(image.astype(np.float32) / 255, None, 16)
     assert same is None and as_float.shape == (3, 16, 16)
+    gray, _ = T.to_tensor_pair(image[..., 0], None, (np.int64(9), 7))
+    torch.testing.assert_close(gray, T.to_tensor_pair(image[..., :1], None, (9, 7))[0])
+    assert gray.shape == (1, 9, 7)
     kept, kept_mask = T.to_tensor_pair(image, mask)
     assert kept.shape == (3, 45, 61) and torch.equal(kept_mask, torch.from_numpy(mask))
 
@@ -292,6 +295,8 @@ def test_errors():
         T.Resize("a")
     with pytest.raises(ValueError, match="size must be positive"):
         T.RandomScaleCrop(size=(0, 4))
+    with pytest.raises(ValueError, match="size must be an int or a pair of ints"):
+        T.Resize(True)
     with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 1.5"):
         T.RandomHorizontalFlip(p=1.5)
     with pytest.raises(ValueError, match="degrees must be non-negative, got -5"):

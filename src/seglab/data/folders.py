@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from seglab.data.transforms import make_normalize, resize_pair, to_tensor_pair
+from seglab.data.transforms import _size_pair, make_normalize, to_tensor_pair
 from seglab.io import read_image, read_mask
 
 __all__ = ["MaskFolderDataset", "IMAGE_SUFFIXES", "read_class_names"]
@@ -113,7 +113,7 @@ class MaskFolderDataset(Dataset):
         normalize: str | tuple | None = None,
     ) -> None:
         if size is not None:
-            resize_pair(torch.zeros(1, 1, 1), None, size)  # validates size early
+            _size_pair(size)  # fail early on a bad size, not at the first item
         self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
         images = _by_stem(self.images_dir, IMAGE_SUFFIXES)
         masks = _by_stem(self.masks_dir, (".png",))

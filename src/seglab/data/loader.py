@@ -61,7 +61,8 @@ def _pack(image: torch.Tensor, mask: torch.Tensor) -> Packed:
 
 
 def _unpack(image: torch.Tensor, mask: torch.Tensor, mask_dtype: str):
-    return image.float().div_(255.0), mask.to(getattr(torch, mask_dtype))
+    # Always copies, so that a transform editing its input in place cannot change the cache.
+    return image.float().div_(255.0), mask.to(getattr(torch, mask_dtype), copy=True)
 
 
 class CachedDataset(Dataset):
@@ -324,7 +325,10 @@ def make_loader(
         dataset: any map-style dataset, typically a :class:`CachedDataset`.
         batch_size: items per batch.
         shuffle: draw a new order every epoch.
-        num_workers: worker processes; ``None`` means :func:`default_num_workers`.
+        num_workers: worker processes; ``None`` means :func:`default_num_workers`. Workers
+            pay off when decoding or augmentation is heavy and cores are idle; for a memory
+            cache with light augmentation 0 is often fastest, since every batch a worker
+            sends is copied between processes (see ``docs/bench/loader.md``).
         prefetch_factor: batches each worker prepares ahead.
         pin_memory: page-locked batches for faster GPU copies; ``None`` means "when CUDA is
             available".

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from seglab.data.transforms import make_normalize, resize_pair, to_tensor_pair
+from seglab.data.transforms import _size_pair, make_normalize, to_tensor_pair
 from seglab.io import read_image, read_mask
 
 __all__ = [
@@ -263,7 +263,7 @@ class OxfordPetDataset(Dataset):
         if split not in PET_SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join(PET_SPLITS)}")
         if size is not None:
-            resize_pair(torch.zeros(1, 1, 1), None, size)  # validates size early
+            _size_pair(size)  # fail early on a bad size, not at the first item
         self.root = Path(root)
         self.split, self.mode, self.size = split, mode, size
         self.val_fraction, self.seed = val_fraction, seed
@@ -278,8 +278,9 @@ class OxfordPetDataset(Dataset):
         if mode == "pet_head":
             # Only images with a head box can be labelled; the official test split has none.
             xmls = self.root / "annotations" / "xmls"
-            self.skipped = [stem for stem in stems if not (xmls / f"{stem}.xml").is_file()]
-            stems = [stem for stem in stems if stem not in set(self.skipped)]
+            has_box = {stem: (xmls / f"{stem}.xml").is_file() for stem in stems}
+            self.skipped = [stem for stem in stems if not has_box[stem]]
+            stems = [stem for stem in stems if has_box[stem]]
         if not stems:
             detail = " with a head box (annotations/xmls)" if mode == "pet_head" else ""
             raise ValueError(f"split {split!r} of {self.root} has no images{detail}")

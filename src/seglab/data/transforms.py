@@ -20,6 +20,7 @@ into every worker with the same state and all workers would draw the same "rando
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -55,9 +56,13 @@ Pair = tuple[torch.Tensor, "torch.Tensor | None"]
 
 def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
     """``size`` as ``(H, W)``; a single int means a square."""
-    if isinstance(size, int) and not isinstance(size, bool):
-        pair = (size, size)
-    elif isinstance(size, Sequence) and len(size) == 2 and all(isinstance(s, int) for s in size):
+
+    def is_int(value) -> bool:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+    if is_int(size):
+        pair = (int(size), int(size))
+    elif isinstance(size, Sequence) and len(size) == 2 and all(map(is_int, size)):
         pair = (int(size[0]), int(size[1]))
     else:
         raise ValueError(f"size must be an int or a pair of ints (H, W), got {size!r}")
@@ -137,7 +142,7 @@ def to_tensor_pair(
     result is converted to float.
 
     Args:
-        image: ``(H, W, C)`` array, uint8 (scaled by 1/255) or float in [0, 1].
+        image: ``(H, W, C)`` or ``(H, W)`` array, uint8 (scaled by 1/255) or float in [0, 1].
         mask: ``(H, W)`` or ``(K, H, W)`` array, or None.
         size: output size, or None to keep the input size.
 
@@ -157,6 +162,8 @@ def to_tensor_pair(
             cols = nearest_indices(mask.shape[-1], size[1]).numpy()
             mask = mask[..., rows, :][..., cols]
         mask = torch.from_numpy(np.ascontiguousarray(mask))
+    if image.ndim == 2:
+        image = image[..., None]
     if image.dtype != np.uint8 or size is None or image.shape[:2] == size:
         tensor = image_to_tensor(image)
         return (tensor if size is None else resize_pair(tensor, None, size)[0]), mask
