@@ -312,6 +312,101 @@ def test_cut_is_the_exact_energy_minimum(connectivity, seed):
     )
 
 
+def mixture_log_pdf(colors: np.ndarray, gmm: ColorGMM) -> np.ndarray:
+    per_component = [
+        np.log(w) + multivariate_normal(m, c).logpdf(colors)
+        for w, m, c in zip(gmm.weights, gmm.means, gmm.covariances, strict=True)
+        if w > 0
+    ]
+    return logsumexp(per_component, axis=0)
+
+
+@pytest.mark.parametrize("connectivity", [4, 8])
+def test_energy_matches_brute_force(connectivity):
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (5, 6, 3)).astype(np.uint8)
+    trimap = np.full((5, 6), GC_PR_FGD, np.uint8)
+    trimap[0] = GC_BGD
+    trimap[4, :2] = GC_FGD
+    trimap[2, 3] = GC_PR_BGD
+    colors = image.astype(np.float64)
+    solver = GrabCutSolver(colors, trimap, gamma=30.0, connectivity=connectivity)
+    planes = colors.reshape(-1, 3).T.copy()
+    fg = fit_color_gmm(planes, rng.integers(0, 2, 30), 2)
+    bg = fit_color_gmm(planes, rng.integers(0, 2, 30), 2)
+    fg, bg = solver.run(fg, bg, 2)
+    labels = (solver.trimap == GC_FGD) | (solver.trimap == GC_PR_FGD)
+    flat = colors.reshape(-1, 3)
+    data = -np.where(labels.ravel(), mixture_log_pdf(flat, fg), mixture_log_pdf(flat, bg)).sum()
+    beta = contrast_beta(colors, diagonal=connectivity == 8)
+    offsets = [(0, 1), (1, 0)] + ([(1, 1), (1, -1)] if connectivity == 8 else [])
+    smooth = 0.0
+    for y, x, (dy, dx) in itertools.product(range(5), range(6), offsets):
+        ny, nx = y + dy, x + dx
+        if not (0 <= ny < 5 and 0 <= nx < 6) or labels[y, x] == labels[ny, nx]:
+            continue
+        if trimap[y, x] < GC_PR_BGD and trimap[ny, nx] < GC_PR_BGD:
+            continue  # between two fixed pixels: a constant, left out
+        squared = np.sum((colors[y, x] - colors[ny, nx]) ** 2)
+        smooth += 30.0 * math.exp(-beta * squared) / (math.sqrt(2) if dy * dx else 1)
+    assert solver.energy(fg, bg) == pytest.approx(data + smooth, rel=1e-9)
+
+
+def test_restart_returns_to_the_starting_labels(scene):
+    image, truth = scene
+    trimap = trimap_from_rect(truth.shape, disc_rect())
+    solver = GrabCutSolver(image.astype(np.float64), trimap, gamma=50.0, connectivity=8)
+    planes = image.reshape(-1, 3).T.astype(np.float64).copy()
+    fg = fit_color_gmm(planes, np.zeros(planes.shape[1], np.int64), 1)
+    solver.run(fg, fg, 1)
+    assert (solver.trimap == GC_PR_BGD).any()
+    solver.restart()
+    np.testing.assert_array_equal(solver.trimap, trimap)
+
+
+def test_several_starts_keep_the_lowest_energy(monkeypatch):
+    image, truth = disc_scene(size=120, radius=30, seed=3)
+    rect = disc_rect(120, 30, margin=20)
+    energies, runs = [], []
+    original_energy, original_run = GrabCutSolver.energy, GrabCutSolver.run
+
+    def record_energy(self, fg, bg):
+        energies.append(original_energy(self, fg, bg))
+        return energies[-1]
+
+    def record_run(self, fg, bg, iters):
+        before = self.trimap.copy()
+        result = original_run(self, fg, bg, iters)
+        runs.append((before, self.trimap.copy()))
+        return result
+
+    monkeypatch.setattr(GrabCutSolver, "energy", record_energy)
+    monkeypatch.setattr(GrabCutSolver, "run", record_run)
+    labels = grabcut(image, rect=rect, downscale=2, n_init=3)
+    # Three short coarse probes, the rest of the coarse iterations for the best one, then the
+    # full-resolution stage.
+    assert len(energies) == 3 and len(runs) == 5
+    assert len(set(energies)) == 3  # the starts really differ
+    assert iou(labels, truth) > 0.95
+    # The coarse stage goes on from the probe with the lowest energy ...
+    best_probe = runs[int(np.argmin(energies))][1]
+    np.testing.assert_array_equal(runs[3][0], best_probe)
+    # ... and the full-resolution stage starts from where the coarse stage ended.
+    upsampled = np.repeat(np.repeat(runs[3][1] % 2 == 1, 2, 0), 2, 1)
+    fine_start = runs[4][0]
+    unknown = trimap_from_rect(truth.shape, rect) == GC_PR_FGD
+    np.testing.assert_array_equal((fine_start % 2 == 1)[unknown], upsampled[unknown])
+
+
+def test_continuing_from_a_state_makes_no_fresh_starts():
+    image, truth = disc_scene(size=120, radius=30, seed=3)
+    rect = disc_rect(120, 30, margin=20)
+    _, state = grabcut(image, rect=rect, iters=1, downscale=2, return_state=True)
+    one = grabcut(image, state=state, downscale=2, n_init=1)
+    three = grabcut(image, state=state, downscale=2, n_init=3)
+    np.testing.assert_array_equal(one, three)
+
+
 def test_contrast_beta_matches_numpy():
     rng = np.random.default_rng(3)
     colors = rng.uniform(0, 255, (7, 9, 3))
@@ -477,6 +572,7 @@ def test_rect_covering_the_image_has_no_background(scene):
         ({"rect": (1, 1, 9, 9), "n_components": 0}, "n_components must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "fine_iters": 0}, "fine_iters must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "downscale": 0}, "downscale must be an integer >= 1"),
+        ({"rect": (1, 1, 9, 9), "n_init": 0}, "n_init must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "gamma": 0.0}, "gamma must be > 0"),
         ({"rect": (1, 1, 9, 9), "connectivity": 6}, "unknown connectivity 6; valid choices: 4, 8"),
     ],

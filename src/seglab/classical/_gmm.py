@@ -24,6 +24,7 @@ __all__ = [
     "component_moments",
     "fit_color_gmm",
     "gmm_from_moments",
+    "initial_color_gmm",
     "kmeans_labels",
     "score_color_gmm",
 ]
@@ -34,11 +35,11 @@ __all__ = [
 # otherwise.
 COVARIANCE_RIDGE = 0.01
 KMEANS_ITERATIONS = 10
-KMEANS_RESTARTS = 1
-# k-means only has to place a handful of centres, so it runs on at most this many samples (a
-# random subset); all samples are then labelled by their nearest centre. This keeps the start
-# cheap on large images without moving the centres noticeably.
-KMEANS_MAX_SAMPLES = 20_000
+# Like OpenCV, k-means runs on all samples: on the GrabCut database a 20,000-sample subset
+# raised the mean lasso error from 6.70 % to 6.83 % (five seeds). Beyond this many samples
+# (larger than any database image) a random subset bounds the cost on huge images.
+KMEANS_MAX_SAMPLES = 1_000_000
+KMEANS_SEEDING_SAMPLES = 20_000
 LIKELIHOODS = ("mixture", "component", "none")
 _LOG_2PI = math.log(2.0 * math.pi)
 # fastmath without "nnan"/"ninf": empty components are marked with -inf and must stay so.
@@ -82,6 +83,18 @@ class ColorGMM:
         return int(self.weights.shape[0])
 
 
+def initial_color_gmm(planes: np.ndarray, n_components: int, rng: np.random.Generator) -> ColorGMM:
+    """The starting mixture of one side: k-means clusters, each learned as a component.
+
+    Args:
+        planes: ``(3, N)`` colour planes of the side's pixels, ``N >= 1``.
+        n_components: number of components ``K``.
+        rng: source of the k-means draws.
+    """
+    planes = np.ascontiguousarray(planes, dtype=np.float64)
+    return fit_color_gmm(planes, kmeans_labels(planes, n_components, rng), n_components)
+
+
 def kmeans_labels(planes: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray:
     """Cluster colours with k-means++ and Lloyd iterations, as OpenCV's GrabCut start does.
 
@@ -94,22 +107,22 @@ def kmeans_labels(planes: np.ndarray, n_components: int, rng: np.random.Generato
         ``(N,)`` int64 cluster index of each sample, in ``0 .. K-1``.
     """
     count = planes.shape[1]
-    subset = planes
+    samples = planes
     if count > KMEANS_MAX_SAMPLES:
         # Drawn with replacement: cheaper than a permutation, and duplicates do no harm here.
-        subset = np.ascontiguousarray(planes[:, rng.integers(0, count, KMEANS_MAX_SAMPLES)])
-    labels = np.empty(subset.shape[1], dtype=np.int64)
-    best_centres, best_inertia = None, np.inf
-    for _ in range(KMEANS_RESTARTS):
-        centres = _kmeans_plus_plus(subset, n_components, rng)
-        for _ in range(KMEANS_ITERATIONS):
-            _nearest_centre(subset, centres, labels)
-            _update_centres(subset, labels, centres)
-        inertia = _nearest_centre(subset, centres, labels)
-        if inertia < best_inertia:
-            best_centres, best_inertia = centres, inertia
-    centres = best_centres
-    labels = np.empty(count, dtype=np.int64)
+        samples = np.ascontiguousarray(planes[:, rng.integers(0, count, KMEANS_MAX_SAMPLES)])
+    # k-means++ only needs to spread the starting centres, so it draws them from a subset.
+    seeding = samples
+    if samples.shape[1] > KMEANS_SEEDING_SAMPLES:
+        picks = rng.integers(0, samples.shape[1], KMEANS_SEEDING_SAMPLES)
+        seeding = np.ascontiguousarray(samples[:, picks])
+    centres = _kmeans_plus_plus(seeding, n_components, rng)
+    labels = np.empty(samples.shape[1], dtype=np.int64)
+    for _ in range(KMEANS_ITERATIONS):
+        _nearest_centre(samples, centres, labels)
+        _update_centres(samples, labels, centres)
+    if samples is not planes:
+        labels = np.empty(count, dtype=np.int64)
     _nearest_centre(planes, centres, labels)
     return labels
 
@@ -162,7 +175,6 @@ def _nearest_centre(planes, centres, labels):  # pragma: no cover - compiled
             closer = distance < best[i]
             best[i] = distance if closer else best[i]
             labels[i] = k if closer else labels[i]
-    return best.sum()
 
 
 def fit_color_gmm(planes: np.ndarray, labels: np.ndarray, n_components: int) -> ColorGMM:
@@ -269,7 +281,10 @@ def score_color_gmm(
     if mode == 2:
         return None, components
     if mode == 0:
-        top = top + np.log(np.exp(terms - top).sum(axis=0))
+        # NumPy's exp is vectorised; numba's is scalar and was slower here.
+        np.subtract(terms, top, out=terms)
+        np.exp(terms, out=terms)
+        top += np.log(terms.sum(axis=0))
     return top, components
 
 

@@ -7,9 +7,12 @@ other side, so it is added to that pixel's t-link instead. The constraints are t
 (OpenCV approximates them with t-links of ``9 * gamma``) and the graph is as small as the
 unknown region.
 
-The graph is built once per call. Later iterations change only the t-links, by their
-difference, and re-run Boykov-Kolmogorov max-flow reusing the search trees of the previous cut
-(Kohli and Torr, ICCV 2005), which makes them several times cheaper than the first.
+The graph is built once per solver. Later cuts change only the t-links, by their difference,
+and re-run Boykov-Kolmogorov max-flow reusing the search trees of the previous cut (Kohli and
+Torr, ICCV 2005), which makes them several times cheaper than the first.
+
+The colour model is OpenCV's: t-links are the mixture likelihood ``-log sum_k w_k N(z | k)``
+and a pixel's component is the ``k`` maximising ``N(z | k)``.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import numpy as np
 
 from seglab.classical._gmm import ColorGMM, component_moments, gmm_from_moments, score_color_gmm
 
-__all__ = ["GrabCutSolver", "color_planes", "is_foreground"]
+__all__ = ["GrabCutSolver", "color_planes", "contrast_beta", "is_foreground"]
 
 GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD = 0, 1, 2, 3
-LIKELIHOOD = "component"
-WEIGHTED = True
+# OpenCV's component rule (ignore the mixing weights). Rother et al. include them; on the
+# GrabCut database the two are within noise of each other.
+WEIGHTED_ASSIGNMENT = False
 
 
 def is_foreground(trimap: np.ndarray) -> np.ndarray:
@@ -47,30 +51,57 @@ class GrabCutSolver:
         trimap: ``(H, W)`` uint8 trimap in OpenCV values; copied, then updated by :meth:`run`.
         gamma: n-link weight.
         connectivity: 4 or 8.
+        planes: ``color_planes(colors)`` when the caller already has it.
     """
 
-    def __init__(self, colors: np.ndarray, trimap: np.ndarray, *, gamma: float, connectivity: int):
+    def __init__(
+        self,
+        colors: np.ndarray,
+        trimap: np.ndarray,
+        *,
+        gamma: float,
+        connectivity: int,
+        planes: np.ndarray | None = None,
+    ):
         self.trimap = trimap.copy()
         flat = self.trimap.reshape(-1)
-        planes = color_planes(colors)
+        planes = color_planes(colors) if planes is None else planes
         # The three pixel sets never change during a run, so their colours are gathered once:
         # fixed pixels are only ever scored by their own side's mixture.
         self.unknown = np.flatnonzero(flat >= GC_PR_BGD)
         self.unknown_planes = np.ascontiguousarray(planes[:, self.unknown])
         self.fixed_fg_planes = np.ascontiguousarray(planes[:, flat == GC_FGD])
         self.fixed_bg_planes = np.ascontiguousarray(planes[:, flat == GC_BGD])
-        self.unknown_foreground = flat[self.unknown] == GC_PR_FGD
+        self.initial_foreground = flat[self.unknown] == GC_PR_FGD
         node = np.full(flat.shape, -1, dtype=np.int64)
         node[self.unknown] = np.arange(len(self.unknown))
         diagonal = connectivity == 8
         beta = contrast_beta(colors, diagonal=diagonal)
-        self.edges_from, self.edges_to, self.edge_weights, self.terminal_extra = _neighbour_links(
+        links = _neighbour_links(
             colors, node.reshape(self.trimap.shape), self.trimap, beta, gamma, diagonal
         )
+        self.edges_from, self.edges_to, self.edge_weights, self.links_to_fg, self.links_to_bg = (
+            links
+        )
+        # Positive favours the foreground side: links to fixed foreground are paid when the
+        # pixel is background, links to fixed background when it is foreground.
+        self.terminal_extra = self.links_to_fg - self.links_to_bg
         self._graph: maxflow.GraphFloat | None = None
         self._terminal = np.zeros(len(self.unknown))  # t-link values now in the graph
+        self.restart()
+
+    def restart(self, unknown_foreground: np.ndarray | None = None) -> None:
+        """Relabel the unknown pixels: their starting labels, or the given ones (a saved run).
+
+        The graph and its flow stay; the next cut reuses them whatever the new t-links are.
+        """
+        if unknown_foreground is None:
+            unknown_foreground = self.initial_foreground
+        self.unknown_foreground = unknown_foreground.copy()
         # Components of the unknown pixels under the current mixtures, for both sides.
         self._unknown_components: tuple[np.ndarray, np.ndarray] | None = None
+        self._unknown_log_likelihoods: tuple[np.ndarray, np.ndarray] | None = None
+        self._write_trimap()
 
     def run(
         self, foreground_gmm: ColorGMM, background_gmm: ColorGMM, iters: int
@@ -84,29 +115,57 @@ class GrabCutSolver:
             foreground_gmm, background_gmm = self._relearn(foreground_gmm, background_gmm)
             if len(self.unknown) == 0:
                 continue
-            fg_log, fg_components = score_color_gmm(
-                self.unknown_planes,
-                foreground_gmm,
-                likelihood=LIKELIHOOD,
-                weighted_assignment=WEIGHTED,
-            )
-            bg_log, bg_components = score_color_gmm(
-                self.unknown_planes,
-                background_gmm,
-                likelihood=LIKELIHOOD,
-                weighted_assignment=WEIGHTED,
-            )
+            fg_log, fg_components = self._score(foreground_gmm)
+            bg_log, bg_components = self._score(background_gmm)
             # The scoring that builds the t-links also assigns the unknown pixels' components
             # for the next iteration, which uses these same mixtures.
             self._unknown_components = (fg_components, bg_components)
+            self._unknown_log_likelihoods = (fg_log, bg_log)
             # Source side = foreground. Being background costs -log p_bg and being foreground
             # -log p_fg; only their difference matters to the cut, and BK stores exactly one
             # signed residual per node.
             self.unknown_foreground = ~self._cut(fg_log - bg_log + self.terminal_extra)
-            self.trimap.reshape(-1)[self.unknown] = np.where(
-                self.unknown_foreground, GC_PR_FGD, GC_PR_BGD
-            )
+            self._write_trimap()
         return foreground_gmm, background_gmm
+
+    def energy(self, foreground_gmm: ColorGMM, background_gmm: ColorGMM) -> float:
+        """GrabCut energy of the last cut under the mixtures it was cut with.
+
+        Data terms of all pixels plus the n-links that the cut separates; n-links between two
+        fixed pixels are the same for every labelling and are left out. Lower is better:
+        comparing runs from different starts picks the better local minimum.
+        """
+        energy = 0.0
+        for planes, gmm in (
+            (self.fixed_fg_planes, foreground_gmm),
+            (self.fixed_bg_planes, background_gmm),
+        ):
+            if planes.shape[1]:
+                energy -= score_color_gmm(planes, gmm, likelihood="mixture")[0].sum()
+        if self._unknown_log_likelihoods is None:  # never cut: score the starting labels
+            self._unknown_log_likelihoods = (
+                self._score(foreground_gmm)[0],
+                self._score(background_gmm)[0],
+            )
+        fg_log, bg_log = self._unknown_log_likelihoods
+        foreground = self.unknown_foreground
+        energy -= np.where(foreground, fg_log, bg_log).sum()
+        energy += np.where(foreground, self.links_to_bg, self.links_to_fg).sum()
+        separated = foreground[self.edges_from] != foreground[self.edges_to]
+        return float(energy + self.edge_weights[separated].sum())
+
+    def _score(self, gmm: ColorGMM) -> tuple[np.ndarray, np.ndarray]:
+        return score_color_gmm(
+            self.unknown_planes,
+            gmm,
+            likelihood="mixture",
+            weighted_assignment=WEIGHTED_ASSIGNMENT,
+        )
+
+    def _write_trimap(self) -> None:
+        self.trimap.reshape(-1)[self.unknown] = np.where(
+            self.unknown_foreground, GC_PR_FGD, GC_PR_BGD
+        )
 
     def _relearn(
         self, foreground_gmm: ColorGMM, background_gmm: ColorGMM
@@ -120,12 +179,8 @@ class GrabCutSolver:
         k_fg = foreground_gmm.n_components
         n_groups = k_fg + background_gmm.n_components
         if self._unknown_components is None:
-            _, fg_components = score_color_gmm(
-                self.unknown_planes, foreground_gmm, likelihood="none", weighted_assignment=WEIGHTED
-            )
-            _, bg_components = score_color_gmm(
-                self.unknown_planes, background_gmm, likelihood="none", weighted_assignment=WEIGHTED
-            )
+            fg_components = self._assign(self.unknown_planes, foreground_gmm)
+            bg_components = self._assign(self.unknown_planes, background_gmm)
         else:
             fg_components, bg_components = self._unknown_components
         groups = np.where(self.unknown_foreground, fg_components, bg_components + k_fg)
@@ -135,10 +190,7 @@ class GrabCutSolver:
             (self.fixed_bg_planes, background_gmm, k_fg),
         ):
             if planes.shape[1]:
-                _, components = score_color_gmm(
-                    planes, gmm, likelihood="none", weighted_assignment=WEIGHTED
-                )
-                more = component_moments(planes, components + offset, n_groups)
+                more = component_moments(planes, self._assign(planes, gmm) + offset, n_groups)
                 counts, sums, outer = counts + more[0], sums + more[1], outer + more[2]
         if counts[:k_fg].sum() > 0:
             foreground_gmm = gmm_from_moments(counts[:k_fg], sums[:k_fg], outer[:k_fg])
@@ -146,7 +198,14 @@ class GrabCutSolver:
             background_gmm = gmm_from_moments(counts[k_fg:], sums[k_fg:], outer[k_fg:])
         return foreground_gmm, background_gmm
 
+    @staticmethod
+    def _assign(planes: np.ndarray, gmm: ColorGMM) -> np.ndarray:
+        return score_color_gmm(
+            planes, gmm, likelihood="none", weighted_assignment=WEIGHTED_ASSIGNMENT
+        )[1]
+
     def _cut(self, terminal: np.ndarray) -> np.ndarray:
+        """Minimum cut for these t-links; ``True`` where a node is on the sink (background) side."""
         nodes = np.arange(len(self.unknown))
         reuse = self._graph is not None
         if self._graph is None:
@@ -200,15 +259,17 @@ def _neighbour_links(colors, node, trimap, beta, gamma, diagonal):  # pragma: no
     """N-links between unknown pixels, in raster order of their first pixel.
 
     Raster order keeps each node's arcs close together in BK's arc array, which makes the
-    first max-flow about twice as fast as one pass per direction. Links to fixed pixels are
-    folded into ``terminal_extra`` (positive favours the foreground side).
+    first max-flow about twice as fast as one pass per direction. Links from an unknown pixel
+    to fixed foreground / background pixels are summed per node in ``links_to_fg`` /
+    ``links_to_bg``.
     """
     height, width = node.shape
     capacity = 4 * (int(node.max()) + 1)
     edges_from = np.empty(capacity, dtype=np.int32)
     edges_to = np.empty(capacity, dtype=np.int32)
     weights = np.empty(capacity)
-    terminal_extra = np.zeros(int(node.max()) + 1)
+    links_to_fg = np.zeros(int(node.max()) + 1)
+    links_to_bg = np.zeros(int(node.max()) + 1)
     inverse_sqrt2 = 1.0 / math.sqrt(2.0)
     count = 0
     for y in range(height):
@@ -236,8 +297,12 @@ def _neighbour_links(colors, node, trimap, beta, gamma, diagonal):  # pragma: no
                     weights[count] = weight
                     count += 1
                 elif a >= 0:
-                    # Paid when a takes the other side than the fixed neighbour.
-                    terminal_extra[a] += weight if trimap[ny, nx] == GC_FGD else -weight
+                    if trimap[ny, nx] == GC_FGD:
+                        links_to_fg[a] += weight
+                    else:
+                        links_to_bg[a] += weight
+                elif trimap[y, x] == GC_FGD:
+                    links_to_fg[b] += weight
                 else:
-                    terminal_extra[b] += weight if trimap[y, x] == GC_FGD else -weight
-    return edges_from[:count], edges_to[:count], weights[:count], terminal_extra
+                    links_to_bg[b] += weight
+    return edges_from[:count], edges_to[:count], weights[:count], links_to_fg, links_to_bg

@@ -23,13 +23,14 @@ import math
 
 import numpy as np
 
-from seglab.classical._gmm import ColorGMM
+from seglab.classical._gmm import ColorGMM, initial_color_gmm
 from seglab.classical._grabcut_graph import (
     GC_BGD,
     GC_FGD,
     GC_PR_BGD,
     GC_PR_FGD,
     GrabCutSolver,
+    color_planes,
     is_foreground,
 )
 
@@ -40,7 +41,7 @@ MULTISCALE_MIN_UNKNOWN = 20_000
 # Larger regions shrink by 2, or more once the coarse region would exceed this many pixels.
 # Only factor 2 was validated on the GrabCut database (its images are at most 640 x 480).
 COARSE_TARGET_UNKNOWN = 50_000
-COARSE_EXTRA = 0
+PROBE_ITERS = 2
 
 
 def auto_downscale(trimap: np.ndarray) -> int:
@@ -65,11 +66,19 @@ def run_grabcut_schedule(
     iters: int,
     fine_iters: int,
     downscale: int,
+    n_init: int,
+    rng: np.random.Generator,
     gamma: float,
     connectivity: int,
+    planes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ColorGMM, ColorGMM]:
     """Run GrabCut: ``iters`` iterations, at ``1 / downscale`` resolution when ``downscale > 1``
     followed by ``fine_iters`` at full resolution.
+
+    With ``downscale > 1`` and ``n_init > 1``, the coarse stage runs ``n_init`` times: from the
+    given mixtures, then from k-means starts on the coarse colours (drawn from ``rng``), and
+    the run with the lowest GrabCut energy goes on to full resolution. ``planes`` may pass
+    ``color_planes(colors)`` to save recomputing it.
 
     Returns:
         The final trimap (fixed pixels unchanged, unknown ones labelled ``GC_PR_*``) and the
@@ -78,21 +87,50 @@ def run_grabcut_schedule(
     coarse = _coarse_trimap(trimap, downscale) if downscale > 1 else None
     if coarse is None or is_foreground(coarse).all() or not is_foreground(coarse).any():
         # Nothing to gain, or a coarse trimap that lost a side: plain full resolution.
-        solver = GrabCutSolver(colors, trimap, gamma=gamma, connectivity=connectivity)
+        solver = GrabCutSolver(
+            colors, trimap, gamma=gamma, connectivity=connectivity, planes=planes
+        )
         foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, iters)
         return solver.trimap, foreground_gmm, background_gmm
 
-    height, width = trimap.shape
-    coarse_solver = GrabCutSolver(
-        block_mean(colors, downscale), coarse, gamma=gamma / downscale, connectivity=connectivity
+    coarse_colors = block_mean(colors, downscale)
+    # One solver for all starts: the graph is the same, and each start's first cut reuses the
+    # search trees of the previous one.
+    solver = GrabCutSolver(
+        coarse_colors, coarse, gamma=gamma / downscale, connectivity=connectivity
     )
-    foreground_gmm, background_gmm = coarse_solver.run(foreground_gmm, background_gmm, iters + COARSE_EXTRA)
-    coarse_foreground = is_foreground(coarse_solver.trimap)
+    coarse_planes = color_planes(coarse_colors)
+    coarse_fg = is_foreground(coarse.reshape(-1))
+    # Every start runs a few iterations; only the one with the lowest energy runs them all.
+    probe = iters if n_init == 1 else min(iters, PROBE_ITERS)
+    best = None
+    for start in range(n_init):
+        if start > 0:
+            solver.restart()
+            foreground_gmm = initial_color_gmm(
+                coarse_planes[:, coarse_fg], foreground_gmm.n_components, rng
+            )
+            background_gmm = initial_color_gmm(
+                coarse_planes[:, ~coarse_fg], background_gmm.n_components, rng
+            )
+        models = solver.run(foreground_gmm, background_gmm, probe)
+        energy = solver.energy(*models) if n_init > 1 else 0.0
+        if best is None or energy < best[0]:
+            best = (energy, solver.unknown_foreground.copy(), models)
+    _, best_labels, (foreground_gmm, background_gmm) = best
+    solver.restart(best_labels)
+    if iters > probe:
+        foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, iters - probe)
+    coarse_foreground = is_foreground(solver.trimap)
+
+    height, width = trimap.shape
     upsampled = np.repeat(np.repeat(coarse_foreground, downscale, 0), downscale, 1)
-    start = trimap.copy()
+    start_trimap = trimap.copy()
     unknown = trimap >= GC_PR_BGD
-    start[unknown] = np.where(upsampled[:height, :width][unknown], GC_PR_FGD, GC_PR_BGD)
-    solver = GrabCutSolver(colors, start, gamma=gamma, connectivity=connectivity)
+    start_trimap[unknown] = np.where(upsampled[:height, :width][unknown], GC_PR_FGD, GC_PR_BGD)
+    solver = GrabCutSolver(
+        colors, start_trimap, gamma=gamma, connectivity=connectivity, planes=planes
+    )
     foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, fine_iters)
     return solver.trimap, foreground_gmm, background_gmm
 
