@@ -190,6 +190,17 @@ def test_lab_matches_skimage_rgb2lab():
     np.testing.assert_allclose(ours, color.rgb2lab(rgb), atol=1e-3)
 
 
+def test_lab_cube_root_matches_numpy():
+    # The table + Halley cube root behind the Lab conversion, across the toe, the table range
+    # and past it (a float image slightly above 1 after rounding).
+    t = np.concatenate([np.linspace(0.0, 1.0, 100_003), [1.0, 1.0000001, 1.5, 8.0]])
+    xyz = np.broadcast_to(t.astype(np.float32), (3, 1, t.size)).copy()
+    lightness = kernels._lab_from_xyz(xyz, np.float32(1.0), kernels._CUBE_ROOT_TABLE)[0, 0]
+    t64 = xyz[0, 0].astype(np.float64)
+    f = np.where(t64 <= 0.008856, 7.787 * t64 + 16.0 / 116.0, np.cbrt(t64))
+    np.testing.assert_allclose(lightness, 116.0 * f - 16.0, rtol=0, atol=2e-5)
+
+
 def test_assign_matches_brute_force():
     rng = np.random.default_rng(0)
     features = rng.random((3, 30, 40), dtype=np.float32)

@@ -217,10 +217,9 @@ def slic(
     distance = np.empty_like(reset)
     previous = np.empty_like(labels)
     for _ in range(max_num_iter):
-        previous[...] = labels
-        distance[...] = reset
-        kernels.assign(features, centres, radius, spatial_weight, labels, distance)
-        if np.array_equal(labels, previous):
+        if not kernels.assign_changed(
+            features, centres, radius, spatial_weight, labels, previous, distance, reset
+        ):
             break
         kernels.update_centres(features, labels, centres)
     if max_num_iter == 0:
