@@ -132,9 +132,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from seglab.engine.predict import Predictor, predict_files
+    from seglab.engine.onnx_predict import create_predictor
+    from seglab.engine.predict import predict_files
 
-    predictor = Predictor(args.checkpoint, device=args.device, tta=args.tta)
+    predictor = create_predictor(
+        args.checkpoint, backend=args.backend, device=args.device, tta=args.tta
+    )
     summary = predict_files(
         predictor,
         args.inputs,
@@ -189,6 +192,62 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         image_ext=args.image_ext,
     )
     print(f"{len(written)} file(s) written to {args.dst}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from seglab.export import export_model
+
+    if args.out is None:
+        # Next to the checkpoint, or in the current folder for the shipped model.
+        source = Path(args.checkpoint) if args.checkpoint else Path("pet_unet.pt")
+        args.out = source.with_suffix(f".{args.format}")
+    path = export_model(
+        args.checkpoint,
+        args.out,
+        format=args.format,
+        opset=args.opset,
+        dynamic=args.dynamic,
+        input_size=tuple(args.input_size) if args.input_size else None,
+    )
+    shape = "dynamic N, H, W" if args.dynamic else "static shape"
+    print(f"exported {args.checkpoint or 'the shipped pet model'} to {path} ({shape})")
+    return 0
+
+
+def _cmd_instance(args: argparse.Namespace) -> int:
+    from seglab.instance_grouping import predict_instance_files
+
+    summary = predict_instance_files(
+        args.inputs,
+        args.out,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        overlay=not args.no_overlay,
+        progress=not args.quiet,
+    )
+    print(
+        f"{len(summary.written)} label maps ({summary.num_instances} instances) written to "
+        f"{args.out}, COCO results in {summary.results_path}, {len(summary.failed)} failed"
+    )
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 0 if summary.written or not summary.failed else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    # Without gradio this raises ImportError("... pip install 'seglab[web]'"), which main()
+    # prints as one line.
+    from seglab.web.app import serve
+
+    print(f"seglab web app on http://{args.host}:{args.port} (Ctrl+C to stop)")
+    serve(
+        args.checkpoint,
+        host=args.host,
+        port=args.port,
+        max_megapixels=args.max_megapixels,
+        device=args.device,
+    )
     return 0
 
 
@@ -295,7 +354,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="predict masks for images or folders")
     predict.add_argument("inputs", nargs="+", help="image files or folders")
-    predict.add_argument("--checkpoint", default=None, help="default: the shipped pet model")
+    predict.add_argument(
+        "--checkpoint", default=None, help="a .pt checkpoint or an .onnx file (default: pet model)"
+    )
+    predict.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "torch", "onnxruntime"),
+        help="auto: onnxruntime for an .onnx file, else torch",
+    )
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     predict.add_argument("--tta", action="store_true", help="average with a horizontal flip")
@@ -373,6 +440,61 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-ext", default=".jpg", help="image extension written into the JSON files"
     )
     convert.set_defaults(handler=_cmd_convert)
+
+    export = commands.add_parser(
+        "export", help="export a checkpoint to ONNX (seglab.export.export_onnx)"
+    )
+    export.add_argument("--checkpoint", default=None, help="default: the shipped pet model")
+    export.add_argument("--format", default="onnx", help="export format (onnx)")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset, 13..20 (default 17)")
+    export.add_argument(
+        "--dynamic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="dynamic batch, height and width (default); --no-dynamic: fixed (1, C, H, W)",
+    )
+    export.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="traced (and, with --no-dynamic, fixed) size; default: the training size",
+    )
+    export.add_argument(
+        "--out", default=None, help="output file (default: the checkpoint's path with .onnx)"
+    )
+    export.set_defaults(handler=_cmd_export)
+
+    instance = commands.add_parser(
+        "instance", help="nucleus instances: label PNG, overlay, COCO results (Panoptic-DeepLab)"
+    )
+    instance.add_argument("inputs", nargs="+", help="image files or folders")
+    instance.add_argument("--checkpoint", default=None, help="default: the shipped nuclei model")
+    instance.add_argument("--out", required=True, help="output folder")
+    instance.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    instance.add_argument("--no-overlay", action="store_true")
+    instance.add_argument("--quiet", action="store_true")
+    instance.set_defaults(handler=_cmd_instance)
+
+    serve = commands.add_parser(
+        "serve", help="the web app: classical methods, models, evaluation (needs seglab[web])"
+    )
+    serve.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        help="extra model checkpoint for the model tab (repeatable); the pet model is built in",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: loopback only)"
+    )
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument(
+        "--max-megapixels", type=float, default=25.0, help="largest accepted upload (default 25)"
+    )
+    serve.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    serve.set_defaults(handler=_cmd_serve)
 
     models = commands.add_parser("models", help="list the registered models")
     models.set_defaults(handler=_cmd_models)

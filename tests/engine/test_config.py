@@ -18,6 +18,7 @@ from seglab.engine.schedule import lr_factor
         ("monitor", "ap", "unknown monitor 'ap'"),
         ("device", "tpu", "unknown device 'tpu'; choose one of auto, cpu, cuda"),
         ("amp", "fp8", "unknown amp 'fp8'"),
+        ("budget_clock", "gpu", "unknown budget_clock 'gpu'; choose one of wall, cpu"),
         ("loggers", ["mlflow"], "unknown logger 'mlflow'; choose one of tensorboard, wandb"),
         ("epochs", 0, "epochs must be >= 1"),
         ("batch_size", 0, "batch_size must be >= 1"),

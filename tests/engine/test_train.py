@@ -165,6 +165,8 @@ def test_multilabel_pet_head_trains_with_bce(pet_dataset, tmp_path):
     )
     result = train(config, progress=False)
     assert len(result.best["iou"]) == 2  # one IoU per label: pet, head
+    # log.csv has one IoU column per label.
+    assert {"iou_pet", "iou_head"} <= set(result.history[0])
     state = load_checkpoint(tmp_path / "ml" / "best.pt")
     assert state["task"] == "multilabel"
 
@@ -213,3 +215,27 @@ def test_early_stopping(folder_dataset, tmp_path, monkeypatch):
     assert result.epochs_run == 4
     assert result.best["epoch"] == 2 and result.best["miou"] == 0.6
     assert load_checkpoint(tmp_path / "run" / "best.pt")["epoch"] == 1  # 0-based epoch 2
+
+
+def test_time_budget_stops_inside_an_epoch(folder_dataset, tmp_path):
+    # 9 training images in batches of 1; a budget of ~0 s is spent after the first step, so
+    # the epoch stops there instead of training the remaining steps at learning rate 0.
+    config = _config(folder_dataset, tmp_path / "run", batch_size=1, epochs=5, time_budget=1e-6)
+    result = train(config, progress=False)
+    assert result.epochs_run == 1
+    assert result.stopped_early
+    assert result.history[0]["train_images"] == 1
+    assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_cpu_budget_clock_counts_process_cpu_time(folder_dataset, tmp_path, monkeypatch):
+    # A CPU-time budget ignores wall time: a frozen process clock never spends the budget,
+    # so all epochs run; each epoch logs the CPU seconds it trained.
+    monkeypatch.setattr("seglab.engine.train.time.process_time", lambda: 0.0)
+    config = _config(
+        folder_dataset, tmp_path / "run", epochs=2, time_budget=1e-6, budget_clock="cpu"
+    )
+    result = train(config, progress=False)
+    assert result.epochs_run == 2
+    assert not result.stopped_early
+    assert all(row["train_cpu_seconds"] == 0.0 for row in result.history)

@@ -10,7 +10,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "DATASETS", "LOSSES", "MONITORS", "DEVICES", "AMP_MODES", "LOGGERS"]
+__all__ = [
+    "TrainConfig",
+    "DATASETS",
+    "LOSSES",
+    "MONITORS",
+    "DEVICES",
+    "AMP_MODES",
+    "LOGGERS",
+    "BUDGET_CLOCKS",
+]
 
 DATASETS = ("oxford-pet", "folder")
 LOSSES = ("ce", "bce", "dice", "ce+dice")
@@ -19,6 +28,7 @@ MONITORS = ("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accurac
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 LOGGERS = ("tensorboard", "wandb")
+BUDGET_CLOCKS = ("wall", "cpu")
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -60,6 +70,9 @@ class TrainConfig:
         patience: stop after this many epochs without improvement (None: never).
         time_budget: minutes of training; the schedule follows elapsed time and training stops
             when it is spent. Used to compare models at equal CPU time.
+        budget_clock: what ``time_budget`` counts: ``wall`` (elapsed seconds) or ``cpu``
+            (this process's CPU seconds, all threads together; fair between runs that share
+            a busy machine).
         resume: continue from ``out/last.pt`` if it exists.
         loggers: any of ``tensorboard``, ``wandb`` (offline mode).
         num_workers: data-loading worker processes.
@@ -95,6 +108,7 @@ class TrainConfig:
     monitor: str = "miou"
     patience: int | None = None
     time_budget: float | None = None
+    budget_clock: str = "wall"
     resume: bool = False
     loggers: list[str] = field(default_factory=list)
     num_workers: int = 0
@@ -108,6 +122,7 @@ class TrainConfig:
         _check_choice("monitor", self.monitor, MONITORS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("amp", self.amp, AMP_MODES)
+        _check_choice("budget_clock", self.budget_clock, BUDGET_CLOCKS)
         for logger in self.loggers:
             _check_choice("logger", logger, LOGGERS)
         if self.epochs < 1:

@@ -112,6 +112,10 @@ class Predictor:
             tensor = (tensor - mean) / torch.tensor(self.std).view(1, -1, 1, 1)
         return tensor.to(self.device)
 
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Logits ``(1, K, h, w)`` of a prepared batch; the one step other backends replace."""
+        return self.model(batch)
+
     @torch.no_grad()
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities at the image's own size.
@@ -124,9 +128,9 @@ class Predictor:
             probabilities (multilabel).
         """
         batch = self._prepare(np.asarray(image))
-        logits = self.model(batch)
+        logits = self._forward(batch)
         if self.tta:
-            logits = 0.5 * (logits + self.model(batch.flip(-1)).flip(-1))
+            logits = 0.5 * (logits + self._forward(batch.flip(-1)).flip(-1))
         probs = logits.float().softmax(1) if self.task == "multiclass" else logits.float().sigmoid()
         probs = F.interpolate(probs, size=image.shape[:2], mode="bilinear", align_corners=False)
         return probs[0].cpu().numpy()

@@ -235,6 +235,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     stopped_early = False
     epochs_run = 0
     budget_s = config.time_budget * 60.0 if config.time_budget else None
+    # "cpu" counts this process's CPU time, so that runs on a shared, busy machine get the
+    # same compute however many other jobs run beside them.
+    clock = time.process_time if config.budget_clock == "cpu" else time.perf_counter
     train_clock = elapsed_before
     epoch_bar = tqdm(
         range(start_epoch, config.epochs),
@@ -248,6 +251,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
             # Reseed per epoch: resuming at epoch e replays exactly what a full run does there.
             seed_everything(config.seed * 1000 + epoch)
             epoch_start = time.perf_counter()
+            epoch_cpu, epoch_clock = time.process_time(), clock()
             model.train()
             running, seen = 0.0, 0
             batch_bar = tqdm(
@@ -255,7 +259,10 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
             )
             for step, (images, targets) in enumerate(batch_bar):
                 if budget_s is not None:
-                    progress_fraction = (train_clock + time.perf_counter() - epoch_start) / budget_s
+                    progress_fraction = (train_clock + clock() - epoch_clock) / budget_s
+                    if progress_fraction >= 1.0 and seen:
+                        # The budget is spent: the rest of the epoch would train at lr 0.
+                        break
                 else:
                     progress_fraction = (epoch * steps_per_epoch + step) / total_steps
                 lr = config.lr * lr_factor(
@@ -287,7 +294,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                 seen += images.shape[0]
                 batch_bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{lr:.2e}")
             train_seconds = time.perf_counter() - epoch_start
-            train_clock += train_seconds
+            train_cpu_seconds = time.process_time() - epoch_cpu
+            train_clock += clock() - epoch_clock
 
             metrics = evaluate_model(
                 step_model,
@@ -303,9 +311,16 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                 "epoch": epoch + 1,
                 "lr": lr,
                 "train_loss": running / max(seen, 1),
+                "train_images": seen,
                 "train_images_per_s": seen / max(train_seconds, 1e-9),
+                "train_cpu_seconds": train_cpu_seconds,
                 "epoch_seconds": time.perf_counter() - epoch_start,
                 **{key: value for key, value in metrics.items() if np.isscalar(value)},
+                # Per-class (per-label) IoU as columns, so that log.csv shows each curve.
+                **{
+                    f"iou_{name}": float(value)
+                    for name, value in zip(data.class_names, metrics["iou"], strict=True)
+                },
             }
             history.append(row)
             epochs_run += 1

@@ -19,6 +19,7 @@ from seglab.models.blocks import SegmentationModel
 from seglab.models.deconvnet import DeconvNet
 from seglab.models.deeplabv3plus import DeepLabV3Plus
 from seglab.models.fcn import FCN8s, FCN16s, FCN32s
+from seglab.models.panoptic_deeplab import PanopticDeepLab  # instance model, not registered
 from seglab.models.registry import create_model, list_models, register_model
 from seglab.models.unet import UNet
 from seglab.models.weights import BackboneLoadResult, load_backbone_weights
@@ -38,4 +39,5 @@ __all__ = [
     "DeconvNet",
     "UNet",
     "DeepLabV3Plus",
+    "PanopticDeepLab",
 ]

@@ -174,12 +174,46 @@ def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
         >>> pad_to_multiple(torch.zeros(1, 3, 97, 131), 32).shape
         torch.Size([1, 3, 128, 160])
     """
+    if torch.jit.is_tracing():
+        # ONNX export traces the model: Python branches on the size would be frozen at the
+        # example input's size, so the traced graph picks the mode with tensor ops instead.
+        return _pad_to_multiple_traceable(image, multiple)
     height, width = image.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h == 0 and pad_w == 0:
         return image
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     return F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _pad_to_multiple_traceable(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """:func:`pad_to_multiple` without Python branches on the size, for tracing (ONNX export).
+
+    The padded image is a gather of rows and columns of the input, with indices computed for
+    both reflect and replicate padding and chosen by a tensor condition. Values are copied,
+    never computed, so the result equals :func:`pad_to_multiple`'s exactly, at every size, in
+    a graph whose H and W are dynamic.
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C, H', W')``, as :func:`pad_to_multiple`
+    """
+    height, width = image.shape[-2:]  # 0-d tensors while tracing, ints otherwise
+    # (m - s % m) % m rather than -s % m: no negative operand for the exported modulo.
+    pad_h = (multiple - height % multiple) % multiple
+    pad_w = (multiple - width % multiple) % multiple
+    reflect = (pad_h < height) & (pad_w < width)
+    if not isinstance(reflect, torch.Tensor):  # called eagerly, with int sizes
+        reflect = torch.tensor(reflect)
+
+    def indices(size, pad) -> torch.Tensor:
+        index = torch.arange(size + pad, device=image.device)
+        inside = index < size
+        mirrored = torch.where(inside, index, 2 * (size - 1) - index)
+        clamped = torch.where(inside, index, size - 1)
+        return torch.where(reflect, mirrored, clamped)
+
+    return image.index_select(2, indices(height, pad_h)).index_select(3, indices(width, pad_w))
 
 
 class SegmentationModel(nn.Module):

@@ -106,5 +106,26 @@ class DeconvNet(SegmentationModel):
         for block, (_, indices), size in zip(
             self.decoder, reversed(stages), reversed(sizes), strict=True
         ):
-            x = block(self.unpool(x, indices, output_size=size))
+            if torch.jit.is_tracing():
+                x = block(_unpool2x_traceable(x, indices))
+            else:
+                x = block(self.unpool(x, indices, output_size=size))
         return self.score(x)
+
+
+def _unpool2x_traceable(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``MaxUnpool2d(2, 2)`` as a scatter, for tracing (ONNX export).
+
+    The TorchScript ONNX exporter has no ``max_unpool2d``, and ``F.max_unpool2d`` checks
+    sizes in Python, which fails on traced sizes. The pool indices are flat positions in each
+    ``(H, W)`` plane, so scattering into a flat zero plane is the same operation, with the same
+    values. The input side is a multiple of 32, so every pool halved exactly and unpooling
+    doubles.
+
+    Shape:
+        - Input: ``x`` and ``indices`` ``(N, C, H, W)``
+        - Output: ``(N, C, 2 H, 2 W)``
+    """
+    n, c, h, w = x.shape
+    flat = x.new_zeros(n, c, 4 * h * w).scatter(2, indices.flatten(2), x.flatten(2))
+    return flat.view(n, c, 2 * h, 2 * w)

@@ -1,0 +1,149 @@
+"""Prediction with onnxruntime from a file written by :func:`seglab.export.export_onnx`.
+
+:class:`OnnxPredictor` is a :class:`~seglab.engine.predict.Predictor` whose network runs in
+onnxruntime instead of PyTorch. The resizing, normalisation, test-time flip, probabilities and
+argmax are the torch predictor's own code, read from the file's metadata (training size, mean
+and std, class names, task), so both backends give the same masks up to float rounding.
+:func:`create_predictor` picks the backend for a checkpoint or ``.onnx`` path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seglab.engine.predict import Predictor
+
+__all__ = ["BACKENDS", "OnnxPredictor", "create_predictor"]
+
+BACKENDS = ("auto", "torch", "onnxruntime")
+
+
+class OnnxPredictor(Predictor):
+    """Runs an exported ``.onnx`` model with onnxruntime on NumPy images of any size.
+
+    Args:
+        path: an ``.onnx`` file written by :func:`seglab.export.export_onnx`.
+        device: ``auto`` (CUDA execution provider when onnxruntime has it, else CPU), ``cpu``
+            or ``cuda``.
+        tta: average the prediction with that of the horizontally flipped image.
+        threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
+
+    Attributes:
+        session: the ``onnxruntime.InferenceSession`` (graph optimisation ``ORT_ENABLE_ALL``).
+        metadata: the parsed metadata (see :func:`seglab.export.read_onnx_metadata`).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if it is not an ONNX file with seglab metadata, or for a bad ``device``.
+        ImportError: if onnxruntime is not installed (``pip install seglab[onnx]``).
+
+    Example:
+        >>> from seglab.samples import load_sample
+        >>> predictor = OnnxPredictor("pet_unet.onnx")  # doctest: +SKIP
+        >>> predictor.predict(load_sample("chelsea")).shape  # doctest: +SKIP
+        (300, 451)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        device: str = "auto",
+        tta: bool = False,
+        threads: int | None = None,
+    ) -> None:
+        from seglab.export import _require, parse_metadata
+
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda'; got {device!r}")
+        self.checkpoint_path = Path(path)
+        if not self.checkpoint_path.is_file():
+            raise FileNotFoundError(f"no such ONNX file: {self.checkpoint_path}")
+        ort = _require("onnxruntime")
+        available = ort.get_available_providers()
+        if device == "cuda" and "CUDAExecutionProvider" not in available:
+            raise ValueError(
+                "device='cuda' needs onnxruntime-gpu (CUDAExecutionProvider); this onnxruntime "
+                f"has {', '.join(available)}"
+            )
+        providers = ["CPUExecutionProvider"]
+        if device != "cpu" and "CUDAExecutionProvider" in available:
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(
+                str(self.checkpoint_path), options, providers=providers
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ValueError(f"cannot read ONNX file {self.checkpoint_path}: {error}") from error
+        self.metadata = parse_metadata(
+            self.session.get_modelmeta().custom_metadata_map, self.checkpoint_path
+        )
+        self._input_name = self.session.get_inputs()[0].name
+        # Pre- and post-processing stay in torch on the CPU; only the network runs in onnxruntime.
+        self.device = torch.device("cpu")
+        self.model = None
+        self.class_names = list(self.metadata["class_names"])
+        self.task = self.metadata["task"]
+        size = self.metadata["input_size"]
+        self.size = (int(size[0]), int(size[1]))
+        self.mean = self.metadata.get("mean")
+        self.std = self.metadata.get("std")
+        self.tta = tta
+
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        image = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
+        (logits,) = self.session.run(None, {self._input_name: image})
+        return torch.from_numpy(logits)
+
+
+def create_predictor(
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    backend: str = "auto",
+    device: str = "auto",
+    tta: bool = False,
+    threads: int | None = None,
+) -> Predictor:
+    """A predictor for a checkpoint (``.pt``) or an exported ``.onnx`` file.
+
+    Args:
+        checkpoint: a ``.pt`` checkpoint, an ``.onnx`` file, or None for the shipped pet model
+            (torch backend only).
+        backend: ``auto`` (onnxruntime for a ``.onnx`` file, else torch), ``torch`` or
+            ``onnxruntime``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        tta: average with the prediction of the horizontally flipped image.
+        threads: onnxruntime intra-op threads (ignored by the torch backend, which uses
+            ``torch.get_num_threads()``).
+
+    Raises:
+        ValueError: for an unknown backend (the message lists the valid ones), or a backend
+            that cannot read that file (the message says how to get the right one).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    is_onnx = checkpoint is not None and Path(checkpoint).suffix.lower() == ".onnx"
+    if backend == "auto":
+        backend = "onnxruntime" if is_onnx else "torch"
+    if backend == "onnxruntime":
+        if not is_onnx:
+            raise ValueError(
+                "the onnxruntime backend runs an .onnx file; export one with "
+                "`seglab export --checkpoint CKPT --format onnx --out model.onnx` and pass "
+                "--checkpoint model.onnx"
+            )
+        return OnnxPredictor(checkpoint, device=device, tta=tta, threads=threads)
+    if is_onnx:
+        raise ValueError(
+            f"{checkpoint} is an ONNX file: use --backend onnxruntime (or auto), "
+            "or pass a .pt checkpoint to the torch backend"
+        )
+    return Predictor(checkpoint, device=device, tta=tta)

@@ -1,0 +1,341 @@
+"""Panoptic-DeepLab post-processing: centre peaks, then pixel-to-centre grouping.
+
+Following Cheng et al., CVPR 2020 (section 3.3):
+
+1. **Centre selection** (keypoint NMS): a pixel of the predicted centre heatmap is a centre
+   when it equals the maximum of its ``nms_kernel x nms_kernel`` neighbourhood (max pooling)
+   and exceeds ``threshold``; at most the ``top_k`` highest are kept.
+2. **Grouping**: each foreground pixel ``(y, x)`` (semantic nucleus probability above
+   ``foreground_threshold``) points at ``(y + dy, x + dx)`` with its predicted offset and joins
+   the centre nearest to that point (squared Euclidean distance; ties go to the centre listed
+   first, i.e. the higher peak).
+3. **Scores**: each instance is scored by its centre's heatmap value times the mean foreground
+   probability of its pixels (the paper's ``semantic score x centre score``).
+
+Instances that end up with fewer than ``min_area`` pixels are dropped. Instance ids are
+``1..M`` in decreasing centre-heatmap order.
+
+:func:`predict_instances` runs a model on an image and groups; :func:`predict_instance_files`
+writes label maps, overlays and a COCO results file for a list of image files.
+
+Example:
+    >>> center = torch.zeros(5, 8)
+    >>> center[2, 1], center[2, 6] = 0.9, 0.8
+    >>> prob = torch.ones(5, 8)
+    >>> offset = torch.zeros(2, 5, 8)
+    >>> result = group_instances(prob, center, offset)
+    >>> result.labels[2].tolist(), [round(s, 2) for s in result.scores.tolist()]
+    ([1, 1, 1, 1, 2, 2, 2, 2], [0.9, 0.8])
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+__all__ = [
+    "DEFAULT_INSTANCE_WEIGHTS",
+    "InstanceGrouping",
+    "find_centers",
+    "group_instances",
+    "predict_instances",
+    "predict_instance_files",
+    "default_instance_checkpoint",
+    "InstancePredictionSummary",
+]
+
+DEFAULT_INSTANCE_WEIGHTS = "nuclei_instance.pt"
+
+
+@dataclass
+class InstanceGrouping:
+    """The result of :func:`group_instances` for one image.
+
+    Attributes:
+        labels: ``(H, W)`` int64 instance label map, 0 = background, ids ``1..M``.
+        scores: ``(M,)`` float64 score of instance ``i + 1``.
+        centers: ``(M, 2)`` int64 ``(y, x)`` centre of instance ``i + 1``.
+    """
+
+    labels: torch.Tensor
+    scores: torch.Tensor
+    centers: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def _check_positive_odd(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value % 2 == 0:
+        raise ValueError(f"{name} must be a positive odd int, got {value!r}")
+    return value
+
+
+def find_centers(
+    center: torch.Tensor, *, threshold: float = 0.1, nms_kernel: int = 5, top_k: int | None = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keypoint NMS on a centre heatmap: local maxima above a threshold, best ``top_k``.
+
+    A plateau of equal maxima gives one centre per pixel of it; the grouping then splits the
+    plateau's pixels between them, which is rare with a real-valued heatmap.
+
+    Args:
+        center: ``(H, W)`` or ``(1, H, W)`` heatmap.
+        threshold: minimum heatmap value of a centre (strictly greater).
+        nms_kernel: odd side of the max-pooling window.
+        top_k: keep at most this many (highest first); ``None`` keeps all.
+
+    Returns:
+        ``(centers (M, 2) int64 (y, x), values (M,) float)``, by decreasing value (ties in
+        raster order).
+
+    Raises:
+        ValueError: for a heatmap that is not 2-D, an even or non-positive kernel, or a
+            ``top_k`` < 1.
+    """
+    center = _as_map(center, "center")
+    _check_positive_odd("nms_kernel", nms_kernel)
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    heat = center.float()
+    pooled = F.max_pool2d(heat[None, None], nms_kernel, stride=1, padding=nms_kernel // 2)[0, 0]
+    keep = (heat == pooled) & (heat > threshold)
+    flat = torch.nonzero(keep.reshape(-1)).reshape(-1)
+    values = heat.reshape(-1)[flat]
+    # Stable sort so that equal values keep raster order (deterministic ids).
+    order = torch.sort(values, descending=True, stable=True).indices
+    if top_k is not None:
+        order = order[:top_k]
+    flat, values = flat[order], values[order]
+    width = heat.shape[1]
+    centers = torch.stack([flat // width, flat % width], dim=1)
+    return centers, values
+
+
+def _as_map(value, name: str, channels: int | None = None) -> torch.Tensor:
+    value = torch.as_tensor(value)
+    if channels is None:
+        if value.ndim == 3 and value.shape[0] == 1:
+            value = value[0]
+        if value.ndim != 2:
+            raise ValueError(f"{name} must be an (H, W) map, got shape {tuple(value.shape)}")
+    elif value.ndim != 3 or value.shape[0] != channels:
+        raise ValueError(f"{name} must be ({channels}, H, W), got shape {tuple(value.shape)}")
+    if not value.is_floating_point():
+        value = value.float()
+    return value
+
+
+def group_instances(
+    foreground_prob: torch.Tensor,
+    center: torch.Tensor,
+    offset: torch.Tensor,
+    *,
+    threshold: float = 0.1,
+    nms_kernel: int = 5,
+    top_k: int | None = 1000,
+    foreground_threshold: float = 0.5,
+    min_area: int = 0,
+    chunk_size: int = 65536,
+) -> InstanceGrouping:
+    """Group foreground pixels around predicted centres (see the module docstring).
+
+    Args:
+        foreground_prob: ``(H, W)`` probability that a pixel belongs to an instance (e.g. the
+            softmax of the nucleus class).
+        center: ``(H, W)`` or ``(1, H, W)`` centre heatmap.
+        offset: ``(2, H, W)`` offsets ``(dy, dx)`` in pixels from each pixel to its centre.
+        threshold: centre heatmap threshold (:func:`find_centers`).
+        nms_kernel: centre NMS window (odd).
+        top_k: most centres kept.
+        foreground_threshold: a pixel is foreground when its probability is above this.
+        min_area: drop instances with fewer pixels.
+        chunk_size: pixels per distance block, which bounds memory to
+            ``chunk_size x centres`` floats.
+
+    Returns:
+        :class:`InstanceGrouping` (an empty one when there is no centre or no foreground).
+
+    Raises:
+        ValueError: for maps of the wrong rank or of different sizes, or a bad NMS setting.
+
+    Shape:
+        - Input: ``foreground_prob (H, W)``, ``center (H, W)``, ``offset (2, H, W)``
+        - Output: ``labels (H, W)`` int64, ``scores (M,)``, ``centers (M, 2)``
+    """
+    prob = _as_map(foreground_prob, "foreground_prob")
+    heat = _as_map(center, "center")
+    offset = _as_map(offset, "offset", channels=2)
+    if heat.shape != prob.shape or offset.shape[1:] != prob.shape:
+        raise ValueError(
+            f"foreground_prob {tuple(prob.shape)}, center {tuple(heat.shape)} and offset "
+            f"{tuple(offset.shape)} must share (H, W)"
+        )
+    if isinstance(min_area, bool) or not isinstance(min_area, int) or min_area < 0:
+        raise ValueError(f"min_area must be an int >= 0, got {min_area!r}")
+    height, width = prob.shape
+    labels = torch.zeros((height, width), dtype=torch.int64)
+    centers, values = find_centers(heat, threshold=threshold, nms_kernel=nms_kernel, top_k=top_k)
+    foreground = prob > foreground_threshold
+    empty = InstanceGrouping(labels, torch.zeros(0, dtype=torch.float64), centers[:0])
+    if not len(centers) or not foreground.any():
+        return empty
+
+    ys, xs = torch.nonzero(foreground, as_tuple=True)
+    targets = torch.stack(
+        [ys.float() + offset[0, ys, xs].float(), xs.float() + offset[1, ys, xs].float()], dim=1
+    )
+    reference = centers.float()
+    nearest = torch.empty(len(ys), dtype=torch.int64)
+    for start in range(0, len(ys), chunk_size):
+        block = targets[start : start + chunk_size]
+        # Squared distances; argmin returns the first minimum, i.e. the higher centre on ties.
+        distance = (block[:, None, :] - reference[None, :, :]).pow(2).sum(dim=2)
+        nearest[start : start + chunk_size] = distance.argmin(dim=1)
+
+    count = len(centers)
+    areas = torch.bincount(nearest, minlength=count)
+    prob_sums = torch.bincount(nearest, weights=prob[ys, xs].double(), minlength=count)
+    kept = areas >= max(min_area, 1)
+    # New ids 1..M in centre order (decreasing heat) for the centres that keep pixels.
+    new_ids = torch.zeros(count, dtype=torch.int64)
+    new_ids[kept] = torch.arange(1, int(kept.sum()) + 1)
+    labels[ys, xs] = new_ids[nearest]
+    scores = values.double()[kept] * (prob_sums[kept] / areas[kept].double())
+    return InstanceGrouping(labels, scores, centers[kept])
+
+
+@torch.no_grad()
+def predict_instances(
+    model: torch.nn.Module,
+    image: np.ndarray,
+    *,
+    foreground_class: int = 1,
+    device: str | torch.device = "cpu",
+    **grouping,
+) -> InstanceGrouping:
+    """Run a bottom-up instance model on one RGB image and group its outputs.
+
+    Args:
+        model: a :class:`~seglab.models.panoptic_deeplab.PanopticDeepLab` (eval mode is set).
+        image: ``(H, W, 3)`` uint8 RGB image.
+        foreground_class: the semantic class whose softmax probability is the foreground.
+        device: where to run the model.
+        **grouping: :func:`group_instances` settings (``threshold``, ``nms_kernel``, ...).
+
+    Returns:
+        :class:`InstanceGrouping` at the image's size, on the CPU.
+
+    Shape:
+        - Input: ``(H, W, 3)``
+        - Output: ``labels (H, W)``
+    """
+    from seglab.data.dsb2018 import normalize_image
+
+    model.eval()
+    tensor = normalize_image(image)[None].to(device)
+    outputs = model(tensor)
+    prob = outputs["semantic"].softmax(dim=1)[0, foreground_class].cpu()
+    return group_instances(
+        prob, outputs["center"][0, 0].cpu(), outputs["offset"][0].cpu(), **grouping
+    )
+
+
+def default_instance_checkpoint() -> Path:
+    """Path of the shipped nuclei instance model (``seglab/weights/nuclei_instance.pt``).
+
+    Raises:
+        FileNotFoundError: if this installation has no shipped instance model.
+    """
+    path = Path(str(resources.files("seglab") / "weights" / DEFAULT_INSTANCE_WEIGHTS))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no shipped instance model at {path}; pass --checkpoint (a file written by "
+            "seglab.engine.train_instance)"
+        )
+    return path
+
+
+@dataclass
+class InstancePredictionSummary:
+    """What :func:`predict_instance_files` wrote."""
+
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    results_path: Path | None = None
+    num_instances: int = 0
+
+
+def predict_instance_files(
+    inputs: Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    overlay: bool = True,
+    device: str = "cpu",
+    progress: bool = True,
+) -> InstancePredictionSummary:
+    """Predict instances for image files or folders and write the results.
+
+    For each image ``NAME``: ``OUT/NAME_instances.png`` (uint16 label map, 0 = background),
+    ``OUT/NAME_overlay.png`` (with ``overlay``); for all of them ``OUT/results.json``, a COCO
+    results list (``image_id`` = the image's position in the input list, folders expanded in
+    sorted order; category 1 =
+    nucleus) and ``OUT/images.json`` mapping those ids to file names. The grouping settings are
+    the ones stored in the checkpoint (``grouping``), else the defaults.
+
+    Raises:
+        FileNotFoundError: if the checkpoint or an input path does not exist.
+        ValueError: if the checkpoint is not an instance model.
+    """
+    from PIL import Image
+
+    from seglab.annotations.coco_results import labels_to_results, write_coco_results
+    from seglab.checkpoint import load_checkpoint
+    from seglab.engine.predict import iter_image_files
+    from seglab.io import atomic_write_bytes, read_image
+    from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
+    from seglab.viz_instances import save_instances_overlay
+
+    state = load_checkpoint(checkpoint if checkpoint is not None else default_instance_checkpoint())
+    model = instance_model_from_checkpoint(state).to(device)
+    grouping = dict(state.get("grouping") or {})
+    files = list(iter_image_files(inputs))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = InstancePredictionSummary()
+    results, names = [], {}
+    for image_id, path in enumerate(tqdm(files, desc="instances", disable=not progress)):
+        try:
+            image = read_image(path)
+        except (ValueError, OSError) as error:
+            summary.failed.append((path, str(error)))
+            continue
+        result = predict_instances(model, image, device=device, **grouping)
+        labels = result.labels.numpy()
+        # Always 16-bit, whatever the count, so that every output reads back the same way.
+        buffer = io.BytesIO()
+        Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG")
+        target = out / f"{path.stem}_instances.png"
+        atomic_write_bytes(target, buffer.getvalue())
+        if overlay:
+            save_instances_overlay(out / f"{path.stem}_overlay.png", image, labels)
+        scores = np.concatenate([[0.0], result.scores.numpy()])  # indexed by instance id
+        results += labels_to_results(labels, image_id, scores=scores)
+        names[image_id] = str(path)
+        summary.written.append(target)
+        summary.num_instances += len(result)
+    summary.results_path = out / "results.json"
+    write_coco_results(summary.results_path, results)
+    atomic_write_bytes(out / "images.json", json.dumps(names, indent=1).encode("utf-8"))
+    return summary
