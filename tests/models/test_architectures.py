@@ -52,7 +52,9 @@ def test_deeplab_output_stride_and_aspp_rates(backbone, output_stride):
         dilated = expected != [1] * len(expected)
         found = []
         for block in layer:
-            threes = [m for m in block.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+            threes = [
+                m for m in block.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
+            ]
             assert len({conv.dilation for conv in threes}) == 1
             found.append(threes[0].dilation[0])
             if dilated:
@@ -248,7 +250,12 @@ def test_vgg_backbone_stages():
 
 def test_resnet_backbone_strides():
     features = ResNetBackbone("resnet50", width=0.125)(torch.zeros(1, 3, 64, 64))
-    assert [tuple(f.shape[1:]) for f in features] == [(32, 16, 16), (64, 8, 8), (128, 4, 4), (256, 2, 2)]
+    assert [tuple(f.shape[1:]) for f in features] == [
+        (32, 16, 16),
+        (64, 8, 8),
+        (128, 4, 4),
+        (256, 2, 2),
+    ]
 
 
 @pytest.mark.parametrize(("argument", "value"), [("in_channels", 0), ("width", 0)])
@@ -258,7 +265,9 @@ def test_vgg_backbone_bad_arguments(argument, value):
 
 
 def test_resnet_backbone_bad_arguments():
-    with pytest.raises(ValueError, match=r"backbone must be one of 'resnet18', .*; got 'resnet152'"):
+    with pytest.raises(
+        ValueError, match=r"backbone must be one of 'resnet18', .*; got 'resnet152'"
+    ):
         ResNetBackbone("resnet152")
     with pytest.raises(ValueError, match=r"in_channels must be a positive int, got -1"):
         ResNetBackbone("resnet18", in_channels=-1)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from seglab.models import fcn
+import seglab.models.fcn as fcn_module
 from seglab.models import ResNetBackbone, VGG16Backbone, create_model, load_backbone_weights
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -51,7 +51,7 @@ def on_meta(monkeypatch):
     tensors overwrite them anyway.
     """
     monkeypatch.setattr(nn.init, "kaiming_normal_", lambda tensor, *args, **kwargs: tensor)
-    monkeypatch.setattr(fcn, "init_bilinear_", lambda layer: layer)
+    monkeypatch.setattr(fcn_module, "init_bilinear_", lambda layer: layer)
 
     def build(factory):
         with torch.device("meta"):
@@ -81,7 +81,9 @@ def test_vgg16_backbone_has_torchvisions_names_and_shapes(on_meta, batch_norm, r
 
 
 @pytest.mark.parametrize("name", RESNETS)
-@pytest.mark.parametrize("dilation", [(False, False, False), (False, False, True), (False, True, True)])
+@pytest.mark.parametrize(
+    "dilation", [(False, False, False), (False, False, True), (False, True, True)]
+)
 def test_resnet_backbone_has_torchvisions_names_and_shapes(on_meta, name, dilation):
     # Dilation (DeepLab's output stride) changes strides and padding, never parameter shapes.
     backbone = on_meta(lambda: ResNetBackbone(name, replace_stride_with_dilation=dilation))
@@ -196,13 +198,15 @@ def test_load_backbone_weights_reports_missing_and_unexpected(
     torch.save(partial, path)
     result = load_backbone_weights(resnet18_model, path)
     assert sorted(result.missing) == sorted(
-        f"layer4.1.bn2.{n}" for n in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+        f"layer4.1.bn2.{n}"
+        for n in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     )
     assert result.unexpected == ["head.weight"]
     assert torch.equal(resnet18_model.backbone.layer4[1].bn2.weight, before)  # left as it was
     assert torch.equal(resnet18_model.backbone.conv1.weight, resnet18_state["conv1.weight"])
     with pytest.raises(
-        ValueError, match=r"strict loading failed: 5 missing key\(s\) .*1 unexpected key\(s\) \['head.weight'\]"
+        ValueError,
+        match=r"strict loading failed: 5 missing key\(s\) .*1 unexpected key\(s\) \['head.weight'\]",
     ):
         load_backbone_weights(resnet18_model, path, strict=True)
 
@@ -216,7 +220,9 @@ def test_load_backbone_weights_shape_mismatch_names_the_key(tmp_path, resnet18_s
         match=r"shape mismatch for conv1.weight: file has \(64, 3, 7, 7\), model has \(32, 3, 7, 7\)",
     ):
         load_backbone_weights(narrow, path)
-    grey = create_model("deeplabv3plus", num_classes=2, backbone="resnet18", width=0.125, in_channels=1)
+    grey = create_model(
+        "deeplabv3plus", num_classes=2, backbone="resnet18", width=0.125, in_channels=1
+    )
     with pytest.raises(ValueError, match=r"file has \(64, 3, 7, 7\), model has \(8, 1, 7, 7\)"):
         load_backbone_weights(grey, path)
 

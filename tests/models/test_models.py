@@ -97,14 +97,18 @@ def test_single_channel_input(make_model, name):
     model = make_model(name, num_classes=2, in_channels=1)
     assert first_conv(model).in_channels == 1
     assert model(torch.randn(2, 1, 64, 64)).shape == (2, 2, 64, 64)
-    with pytest.raises(ValueError, match=r"expects a \(N, 1, H, W\) tensor, got shape \(2, 3, 64, 64\)"):
+    with pytest.raises(
+        ValueError, match=r"expects a \(N, 1, H, W\) tensor, got shape \(2, 3, 64, 64\)"
+    ):
         model(torch.randn(2, 3, 64, 64))
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_input_must_be_a_4d_batch(make_model, name):
     model = make_model(name)
-    with pytest.raises(ValueError, match=r"expects a \(N, 3, H, W\) tensor, got shape \(3, 64, 64\)"):
+    with pytest.raises(
+        ValueError, match=r"expects a \(N, 3, H, W\) tensor, got shape \(3, 64, 64\)"
+    ):
         model(torch.randn(3, 64, 64))
 
 
@@ -134,7 +138,11 @@ def test_odd_size_is_the_top_left_crop_of_the_reflect_padded_input(make_model, n
 
 @pytest.mark.parametrize("name", MODELS)
 def test_same_seed_gives_same_weights_and_outputs(make_model, name):
-    first, second, other = make_model(name, seed=0), make_model(name, seed=0), make_model(name, seed=1)
+    first, second, other = (
+        make_model(name, seed=0),
+        make_model(name, seed=0),
+        make_model(name, seed=1),
+    )
     state, other_state = first.state_dict(), other.state_dict()
     for key, tensor in second.state_dict().items():
         assert torch.equal(tensor, state[key]), key
@@ -233,7 +241,9 @@ def test_bad_width(make_model, name, value):
         make_model(name, width=value)
 
 
-@pytest.mark.parametrize("name", [name for name in MODELS if name.startswith("fcn")] + ["deeplabv3plus"])
+@pytest.mark.parametrize(
+    "name", [name for name in MODELS if name.startswith("fcn")] + ["deeplabv3plus"]
+)
 @pytest.mark.parametrize("value", [1.0, -0.1, 1.5, "0.5", True])
 def test_bad_dropout(make_model, name, value):
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got "):

@@ -80,7 +80,9 @@ def resnet_shapes(name: str) -> Shapes:
     expansion = 1 if kind == "basic" else 4
     shapes: Shapes = {"conv1.weight": (64, 3, 7, 7), **_batch_norm("bn1", 64)}
     inplanes = 64
-    for layer, (planes, blocks) in enumerate(zip((64, 128, 256, 512), blocks_per_layer), 1):
+    for layer, (planes, blocks) in enumerate(
+        zip((64, 128, 256, 512), blocks_per_layer, strict=True), 1
+    ):
         for block in range(blocks):
             prefix = f"layer{layer}.{block}"
             if kind == "basic":

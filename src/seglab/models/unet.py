@@ -68,7 +68,9 @@ class UNet(SegmentationModel):
             paper's 2x2 transposed convolution.
 
     Shape:
-        - Input: ``(N, in_channels, H, W)``, any size (padded to a multiple of 16 internally)
+        - Input: ``(N, in_channels, H, W)``, any size (padded to a multiple of 16 internally).
+          In training mode, ``N * ceil(H / 16) * ceil(W / 16)`` must exceed 1, because the
+          batch norms of the bottleneck need more than one value per channel.
         - Output: ``(N, num_classes, H, W)`` logits
 
     Example:
