@@ -19,10 +19,14 @@ detections (10, 100, 1000)), AJI and the DSB score (means over images), and PQ /
 (``seglab.metrics.panoptic_quality``, pooled over images) of the "nucleus" class; the
 background is a labelled "stuff" segment, not void, so false nuclei on it count.
 
-Usage:
-    nice .venv/bin/python benchmarks/bench_instance_deep.py --train --run runs/nuclei_instance \\
+Usage (the two runs behind docs/bench/instance_deep.md: 20 minutes from scratch, then 20
+minutes of fine-tuning from those weights; each call evaluates what it trained):
+    nice .venv/bin/python benchmarks/bench_instance_deep.py --train --run runs/nuclei_a \
         --time-budget 20
-    nice .venv/bin/python benchmarks/bench_instance_deep.py --checkpoint runs/nuclei_instance/last.pt
+    nice .venv/bin/python benchmarks/bench_instance_deep.py --train --run runs/nuclei_b \
+        --time-budget 20 --init-from runs/nuclei_a/last.pt --lr 1e-3 --warmup 0.01 --seed 1 \
+        --ship src/seglab/weights/nuclei_instance.pt
+    nice .venv/bin/python benchmarks/bench_instance_deep.py --checkpoint runs/nuclei_b/last.pt
 
 ``--ship PATH`` also writes the checkpoint without its optimiser state and with the tuned
 grouping settings (what ``seglab instance`` uses) to ``PATH``.
@@ -173,7 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true", help="train first, into --run")
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "nuclei_instance")
     parser.add_argument("--time-budget", type=float, default=20.0, help="training minutes")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=float, default=0.03)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-from", type=Path, default=None, help="fine-tune these weights")
     parser.add_argument("--base-channels", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--resume", action="store_true")
@@ -200,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             base_channels=args.base_channels,
             steps=args.steps,
             time_budget=args.time_budget,
+            lr=args.lr,
+            warmup=args.warmup,
+            seed=args.seed,
+            init_from=args.init_from,
             threads=args.threads,
             resume=args.resume,
         )

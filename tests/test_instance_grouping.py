@@ -212,3 +212,20 @@ def test_predict_instances_matches_manual_grouping(tiny_checkpoint):
         foreground_threshold=0.0,
     )
     assert torch.equal(result.labels, manual.labels) and result.labels.shape == (17, 23)
+
+
+def test_shipped_checkpoint_loads_and_predicts(monkeypatch):
+    import seglab.instance_grouping as module
+    from seglab.checkpoint import load_checkpoint
+    from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
+
+    state = load_checkpoint(module.default_instance_checkpoint())
+    assert state["task"] == "instance" and set(state["grouping"]) == {"threshold", "nms_kernel"}
+    model = instance_model_from_checkpoint(state)
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[10:20, 10:20] = 220  # one bright square nucleus on black
+    result = predict_instances(model, image, **state["grouping"])
+    assert result.labels.shape == (40, 40)
+    monkeypatch.setattr(module, "DEFAULT_INSTANCE_WEIGHTS", "missing.pt")
+    with pytest.raises(FileNotFoundError, match="no shipped instance model"):
+        module.default_instance_checkpoint()
