@@ -1,4 +1,4 @@
-"""A real multi-label task on the shared pets: label "pet" and label "head", sigmoid + BCE.
+"""A real multi-label task on the shared pets: "pet" and "head", sigmoid + BCE (+ Dice).
 
 Label "pet" is the pet mask (trimap pet + border, the binary mapping); label "head" is the pet
 mask inside the head box of ``annotations/xmls/<stem>.xml``. Both labels are true on head
@@ -10,7 +10,7 @@ counted here. The split is seglab's own cut of trainval (val_fraction 0.15, seed
 validation images are never trained on, and ``best.pt`` is picked by validation mIoU (the mean
 of the two per-label IoUs), so the reported figures are validation figures, not a test score.
 
-    OMP_NUM_THREADS=1 python benchmarks/train_multilabel.py --budget 8
+    OMP_NUM_THREADS=1 python benchmarks/train_multilabel.py --budget 8  # CPU minutes, BCE + Dice
 
 Besides the trained model's per-label IoU, the script measures on the validation targets what
 an exclusive (softmax + argmax) labelling could reach at best: with one label per pixel, each

@@ -161,3 +161,21 @@ def test_convert_png_masks_to_coco_and_back(tmp_path, capsys):
         == 2
     )
     assert "bad.json" in capsys.readouterr().err
+
+
+def test_train_passes_the_budget_clock(monkeypatch, tmp_path):
+    import seglab.engine.train as train_module
+
+    seen = {}
+
+    def fake_train(config, **options):
+        seen["config"] = config
+        raise SystemExit(0)  # stop before any data is read
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(tmp_path), "--time-budget", "2", "--budget-clock", "cpu"])
+    assert seen["config"].budget_clock == "cpu" and seen["config"].time_budget == 2.0
+    with pytest.raises(SystemExit) as error:  # argparse: invalid choice
+        main(["train", "--data", str(tmp_path), "--budget-clock", "gpu"])
+    assert error.value.code == 2

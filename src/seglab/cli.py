@@ -93,6 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         monitor=args.monitor,
         patience=args.patience,
         time_budget=args.time_budget,
+        budget_clock=args.budget_clock,
         resume=args.resume,
         loggers=args.logger,
         num_workers=args.num_workers,
@@ -325,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--patience", type=int, default=None, help="early-stopping patience (epochs)"
     )
     train.add_argument("--time-budget", type=float, default=None, help="minutes of training")
+    train.add_argument(
+        "--budget-clock",
+        default="wall",
+        choices=("wall", "cpu"),
+        help="what --time-budget counts: elapsed time, or this process's CPU time (fair on a "
+        "shared machine)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--logger", action="append", default=[], choices=("tensorboard", "wandb"))
     train.add_argument("--num-workers", type=int, default=0)
