@@ -94,6 +94,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         patience=args.patience,
         time_budget=args.time_budget,
         budget_clock=args.budget_clock,
+        init_from=args.init_from,
         resume=args.resume,
         loggers=args.logger,
         num_workers=args.num_workers,
@@ -326,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--patience", type=int, default=None, help="early-stopping patience (epochs)"
     )
     train.add_argument("--time-budget", type=float, default=None, help="minutes of training")
+    train.add_argument(
+        "--init-from", default=None, help="start from this checkpoint's weights (fine-tune)"
+    )
     train.add_argument(
         "--budget-clock",
         default="wall",

@@ -239,3 +239,50 @@ def test_cpu_budget_clock_counts_process_cpu_time(folder_dataset, tmp_path, monk
     assert result.epochs_run == 2
     assert not result.stopped_early
     assert all(row["train_cpu_seconds"] == 0.0 for row in result.history)
+
+
+def test_init_from_starts_from_another_runs_weights(folder_dataset, tmp_path):
+    train(_config(folder_dataset, tmp_path / "a", epochs=1), progress=False)
+    start = load_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    # A learning rate of 1e-12 leaves the weights where they started.
+    train(
+        _config(
+            folder_dataset,
+            tmp_path / "b",
+            epochs=1,
+            lr=1e-12,
+            init_from=str(tmp_path / "a" / "last.pt"),
+        ),
+        progress=False,
+    )
+    tuned = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    weights = [key for key in start if key.endswith("weight") and start[key].dim() == 4]
+    for key in weights:
+        torch.testing.assert_close(tuned[key], start[key], rtol=0, atol=1e-6)
+    # Without init_from the same seed starts from the random initialisation instead.
+    train(_config(folder_dataset, tmp_path / "c", epochs=1, lr=1e-12), progress=False)
+    fresh = load_checkpoint(tmp_path / "c" / "last.pt")["state_dict"]
+    assert any(not torch.allclose(fresh[key], start[key]) for key in weights)
+
+
+def test_init_from_refuses_another_architecture(folder_dataset, tmp_path):
+    train(_config(folder_dataset, tmp_path / "a", epochs=1), progress=False)
+    source = str(tmp_path / "a" / "last.pt")
+    with pytest.raises(ValueError, match="holds a 'unet' model, this run trains 'fcn32s'"):
+        train(
+            _config(
+                folder_dataset,
+                tmp_path / "b",
+                model="fcn32s",
+                model_kwargs={"width": 0.125},
+                init_from=source,
+            ),
+            progress=False,
+        )
+    with pytest.raises(ValueError, match="does not fit this model"):
+        train(
+            _config(
+                folder_dataset, tmp_path / "c", model_kwargs={"base_channels": 4}, init_from=source
+            ),
+            progress=False,
+        )

@@ -74,6 +74,9 @@ class TrainConfig:
             (this process's CPU seconds, all threads together; fair between runs that share
             a busy machine).
         resume: continue from ``out/last.pt`` if it exists.
+        init_from: a checkpoint whose weights start this run (fine-tuning); its model must have
+            the same architecture. Optimizer, schedule and epochs start afresh. Ignored when
+            resuming from ``out/last.pt``.
         loggers: any of ``tensorboard``, ``wandb`` (offline mode).
         num_workers: data-loading worker processes.
         cache: ``memory``, ``disk`` or ``none``: decode and resize once.
@@ -110,6 +113,7 @@ class TrainConfig:
     time_budget: float | None = None
     budget_clock: str = "wall"
     resume: bool = False
+    init_from: str | None = None
     loggers: list[str] = field(default_factory=list)
     num_workers: int = 0
     cache: str = "memory"

@@ -226,8 +226,11 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         _set_rng_state(state["rng"])
         if progress:
             tqdm.write(f"resuming {out} at epoch {start_epoch + 1}/{config.epochs}")
-    elif config.resume and progress:
-        tqdm.write(f"nothing to resume in {out}: starting a new run")
+    else:
+        if config.resume and progress:
+            tqdm.write(f"nothing to resume in {out}: starting a new run")
+        if config.init_from is not None:
+            _load_initial_weights(model, config.init_from, device)
 
     # torch.compile after loading weights: the compiled wrapper shares the same parameters.
     step_model = torch.compile(model) if config.compile else model
@@ -377,3 +380,17 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         stopped_early=stopped_early,
         seconds=time.perf_counter() - started,
     )
+
+
+def _load_initial_weights(model: torch.nn.Module, path: str, device: torch.device) -> None:
+    """Start from another run's weights; the architectures must match exactly."""
+    state = load_checkpoint(path, map_location=device)
+    if state.get("model", {}).get("name") != model.config["name"]:
+        raise ValueError(
+            f"init_from checkpoint {path} holds a {state.get('model', {}).get('name')!r} model, "
+            f"this run trains {model.config['name']!r}"
+        )
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as error:
+        raise ValueError(f"init_from checkpoint {path} does not fit this model: {error}") from error
