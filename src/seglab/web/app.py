@@ -1,0 +1,532 @@
+"""The gradio app: three tabs wired to the plain handlers of :mod:`seglab.web.handlers`.
+
+Only this module imports gradio. Build the app with :func:`build_app` (for tests, or to mount
+it in your own server) or run it with :func:`serve` (what ``seglab serve`` calls).
+
+Every handler error (:class:`~seglab.web.validate.InputError` and the library's
+``ValueError``) becomes a ``gr.Error``: the message shows in the page and in the HTTP API's
+response, and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from seglab.samples import SAMPLE_NAMES
+from seglab.web import handlers
+from seglab.web.validate import DEFAULT_MAX_MEGAPIXELS, InputError
+
+try:
+    import gradio as gr
+except ImportError as error:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "the seglab web app needs gradio; install it with: pip install 'seglab[web]'"
+    ) from error
+
+__all__ = ["build_app", "serve", "THEME", "CSS"]
+
+logger = logging.getLogger(__name__)
+
+# System fonts only: the default theme's web fonts would be fetched from the network.
+_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
+THEME = gr.themes.Default(
+    primary_hue="indigo",
+    secondary_hue="slate",
+    font=_FONTS,
+    font_mono=["ui-monospace", "Consolas", "monospace"],
+)
+CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#seglab-title h1 {margin-bottom: 0;}
+#seglab-title p {margin-top: 4px; color: var(--body-text-color-subdued);}
+.seglab-help {font-size: 0.9em;}
+"""
+_RGB = "rgb({}, {}, {})"
+STATE_TTL_S = 3600
+
+
+def _swatch(color) -> str:
+    return f'<span style="color: {_RGB.format(*color)}; font-size: 1.2em;">&#9632;</span>'
+
+
+def _shown(function: Callable) -> Callable:
+    """Turn the handlers' expected errors into a message in the page."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (InputError, ValueError, FileNotFoundError) as error:
+            raise gr.Error(str(error), print_exception=False) from error
+        except Exception as error:  # noqa: BLE001 - the server must keep serving
+            logger.exception("handler %s failed", function.__name__)
+            raise gr.Error(f"internal error ({type(error).__name__}): {error}") from error
+
+    return wrapper
+
+
+def _layer(editor_value) -> np.ndarray | None:
+    """The painted RGBA layer of an ImageEditor value (None when nothing was drawn)."""
+    if not editor_value:
+        return None
+    layers = [layer for layer in editor_value.get("layers") or [] if layer is not None]
+    if not layers:
+        return None
+    stacked = np.asarray(layers[0])
+    for layer in layers[1:]:
+        # Later layers paint over earlier ones, as in the editor.
+        layer = np.asarray(layer)
+        if layer.shape == stacked.shape:
+            stacked = np.where(layer[..., 3:4] > 0, layer, stacked)
+    return stacked
+
+
+def _editor_value(image: np.ndarray):
+    """The editor showing ``image`` with no marks, its canvas fitted to the image."""
+    height, width = image.shape[:2]
+    # A canvas of the image's own size makes the editor zoom the image to fill the view.
+    return gr.ImageEditor(
+        value={"background": image, "layers": [], "composite": image},
+        canvas_size=(width, height),
+    )
+
+
+def build_app(
+    checkpoints: Sequence[str | os.PathLike] = (),
+    *,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    device: str = "cpu",
+) -> gr.Blocks:
+    """Build the seglab web app (not launched).
+
+    Args:
+        checkpoints: extra model checkpoints for the model tab (semantic or instance); the
+            shipped pet model is always there.
+        max_megapixels: largest accepted upload, in millions of pixels.
+        device: where models run: ``cpu``, ``cuda`` or ``auto``.
+
+    Returns:
+        A ``gr.Blocks``; launch it with ``app.launch(theme=THEME, css=CSS)`` or :func:`serve`.
+
+    Raises:
+        FileNotFoundError: if a checkpoint does not exist.
+    """
+    runner = handlers.ModelRunner(list(checkpoints), device=device)
+    limit = float(max_megapixels)
+
+    # ---------------------------------------------------------------- handlers, wrapped
+    @_shown
+    def load_image(upload, sample):
+        image, description = handlers.load_input(upload, sample, max_megapixels=limit)
+        return image, _editor_value(image), description, None
+
+    @_shown
+    def pick_sample(sample):
+        image, description = handlers.load_input(None, sample, max_megapixels=limit)
+        return image, _editor_value(image), description, None, None
+
+    def _need(image):
+        if image is None:
+            raise InputError("upload an image or pick a sample first")
+        return image
+
+    @_shown
+    def run_slic(image, n_segments, compactness):
+        return handlers.slic_view(_need(image), n_segments, compactness)
+
+    @_shown
+    def run_ncut(image, n_segments, method):
+        return handlers.ncut_view(_need(image), n_segments, method)
+
+    def show_marks(image, editor):
+        # Live feedback while drawing: the rectangle goes into the number boxes.
+        if image is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), ""
+        marks = handlers.marks_from_layer(_layer(editor), image.shape[:2])
+        text = handlers.describe_marks(marks)
+        if marks.rect is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), text
+        return (*marks.rect, text)
+
+    @_shown
+    def run_grabcut(image, editor, x0, y0, x1, y1, iters):
+        image = _need(image)
+        marks = handlers.marks_from_layer(_layer(editor), image.shape[:2])
+        rect = marks.rect
+        if rect is None and None not in (x0, y0, x1, y1) and (x1 or 0) > (x0 or 0):
+            rect = (x0, y0, x1, y1)
+        session = handlers.start_grabcut(
+            image, rect, foreground=marks.foreground, background=marks.background, iters=iters
+        )
+        overlay, cut, info = handlers.grabcut_views(session)
+        return (overlay, cut, info, session, *session.rect)
+
+    @_shown
+    def run_refine(session, editor):
+        if session is None:
+            raise InputError("run GrabCut first, then paint strokes and refine")
+        marks = handlers.marks_from_layer(_layer(editor), session.image.shape[:2])
+        session = handlers.refine_session(
+            session, foreground=marks.foreground, background=marks.background
+        )
+        overlay, cut, info = handlers.grabcut_views(session)
+        return overlay, cut, info, session
+
+    @_shown
+    def run_model(name, upload, sample):
+        image, description = handlers.load_input(upload, sample, max_megapixels=limit)
+        stem = os.path.splitext(os.path.basename(upload))[0] if upload else sample
+        output = runner.run(name, image, stem=stem)
+        return output.picture, [str(path) for path in output.files], f"{description}; {output.info}"
+
+    @_shown
+    def run_evaluate(pred_file, target_file, num_classes, ignore_index):
+        ignore = None if ignore_index in (None, "", -1) else int(ignore_index)
+        result = handlers.evaluate_files(
+            pred_file,
+            target_file,
+            num_classes=int(num_classes or 0) or None,
+            ignore_index=ignore,
+            max_megapixels=limit,
+        )
+        from io import BytesIO
+
+        from PIL import Image
+
+        picture = np.asarray(Image.open(BytesIO(result.confusion_png())).convert("RGB"))
+        summary = result.summary
+        text = (
+            "| PA | MPA | mIoU | mean Dice |\n|---|---|---|---|\n"
+            f"| {summary['pixel_accuracy']:.4f} | {summary['mean_pixel_accuracy']:.4f} "
+            f"| {summary['miou']:.4f} | {summary['mean_dice']:.4f} |"
+        )
+        return text, result.rows, picture
+
+    # --------------------------------------------------------------------------- layout
+    # delete_cache: gradio's copies of uploads and results older than a day go, hourly.
+    with gr.Blocks(title="seglab", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
+        gr.Markdown(
+            "# seglab\nClassical segmentation, the shipped pet model, and mask evaluation. "
+            f"Uploads up to {limit:g} megapixels.",
+            elem_id="seglab-title",
+        )
+        with gr.Tabs():
+            # ---------------------------------------------------------------- classical
+            with gr.Tab("Classical", id="classical"):
+                # Per-tab-session data; gradio drops it when the tab closes, and the time to
+                # live bounds what forgotten tabs hold (a 25-megapixel image is ~75 MB).
+                image_state = gr.State(None, time_to_live=STATE_TTL_S)
+                session_state = gr.State(None, time_to_live=STATE_TTL_S)
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=260):
+                        upload = gr.File(
+                            label="Upload an image",
+                            type="filepath",
+                            height=120,
+                            elem_id="classical-upload",
+                        )
+                        sample = gr.Dropdown(
+                            list(SAMPLE_NAMES), value="chelsea", label="…or a bundled sample"
+                        )
+                        source_info = gr.Textbox(
+                            label="Image", interactive=False, elem_id="classical-source"
+                        )
+                        gr.Markdown(
+                            "**GrabCut marks**: paint on the image with the brush "
+                            "(pick the colour with the palette button).\n\n"
+                            f"{_swatch(handlers.RECT_COLOR)} **red**: drag across the object; "
+                            "the box around the red marks is the rectangle  \n"
+                            f"{_swatch(handlers.FOREGROUND_COLOR)} **green**: surely object  \n"
+                            f"{_swatch(handlers.BACKGROUND_COLOR)} **blue**: surely background"
+                            "\n\nThen **Run GrabCut**; paint green/blue and **Refine** as "
+                            "often as needed.",
+                            elem_classes="seglab-help",
+                        )
+                    with gr.Column(scale=3):
+                        editor = gr.ImageEditor(
+                            label="Image (draw GrabCut marks here)",
+                            type="numpy",
+                            image_mode="RGBA",
+                            sources=(),
+                            transforms=(),
+                            layers=False,
+                            eraser=gr.Eraser(),
+                            brush=gr.Brush(
+                                colors=[
+                                    _RGB.format(*handlers.RECT_COLOR),
+                                    _RGB.format(*handlers.FOREGROUND_COLOR),
+                                    _RGB.format(*handlers.BACKGROUND_COLOR),
+                                ],
+                                default_color=_RGB.format(*handlers.RECT_COLOR),
+                                color_mode="fixed",
+                                default_size=6,
+                            ),
+                            format="png",
+                            height=460,
+                            elem_id="grabcut-editor",
+                        )
+                with gr.Tabs():
+                    with gr.Tab("GrabCut", id="grabcut"):
+                        with gr.Row():
+                            rect_x0 = gr.Number(label="x0", precision=0, minimum=0)
+                            rect_y0 = gr.Number(label="y0", precision=0, minimum=0)
+                            rect_x1 = gr.Number(label="x1 (exclusive)", precision=0, minimum=0)
+                            rect_y1 = gr.Number(label="y1 (exclusive)", precision=0, minimum=0)
+                            grabcut_iters = gr.Slider(1, 10, value=5, step=1, label="iterations")
+                        with gr.Row():
+                            grabcut_button = gr.Button(
+                                "Run GrabCut", variant="primary", elem_id="grabcut-run"
+                            )
+                            refine_button = gr.Button(
+                                "Refine with strokes", elem_id="grabcut-refine"
+                            )
+                        grabcut_marks = gr.Textbox(
+                            label="Marks", interactive=False, elem_id="grabcut-marks"
+                        )
+                        grabcut_info = gr.Textbox(
+                            label="GrabCut", interactive=False, elem_id="grabcut-info"
+                        )
+                        with gr.Row():
+                            grabcut_overlay = gr.Image(
+                                label="Mask overlay",
+                                interactive=False,
+                                format="png",
+                                height=360,
+                                elem_id="grabcut-overlay",
+                            )
+                            grabcut_cutout = gr.Image(
+                                label="Cut-out",
+                                interactive=False,
+                                image_mode="RGBA",
+                                format="png",
+                                height=360,
+                                elem_id="grabcut-cutout",
+                            )
+                    with gr.Tab("SLIC", id="slic"):
+                        with gr.Row():
+                            slic_segments = gr.Slider(
+                                20, 2000, value=400, step=10, label="superpixels"
+                            )
+                            slic_compactness = gr.Slider(
+                                1, 60, value=10, step=1, label="compactness"
+                            )
+                        slic_button = gr.Button("Run SLIC", variant="primary", elem_id="slic-run")
+                        slic_info = gr.Textbox(label="SLIC", interactive=False, elem_id="slic-info")
+                        slic_output = gr.Image(
+                            label="Superpixel boundaries",
+                            interactive=False,
+                            format="png",
+                            height=400,
+                            elem_id="slic-output",
+                        )
+                    with gr.Tab("Normalized Cut", id="ncut"):
+                        with gr.Row():
+                            ncut_segments = gr.Slider(2, 30, value=8, step=1, label="segments")
+                            ncut_method = gr.Radio(
+                                ["rag", "pixel"],
+                                value="rag",
+                                label="graph",
+                                info="rag: superpixel graph (sharper); pixel: pixel grid",
+                            )
+                        ncut_button = gr.Button(
+                            "Run Normalized Cut", variant="primary", elem_id="ncut-run"
+                        )
+                        ncut_info = gr.Textbox(label="NCut", interactive=False, elem_id="ncut-info")
+                        ncut_output = gr.Image(
+                            label="Segments",
+                            interactive=False,
+                            format="png",
+                            height=400,
+                            elem_id="ncut-output",
+                        )
+
+            # -------------------------------------------------------------------- model
+            with gr.Tab("Model", id="model"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=260):
+                        model_name = gr.Dropdown(runner.names, value=runner.names[0], label="Model")
+                        model_upload = gr.File(
+                            label="Upload an image",
+                            type="filepath",
+                            height=120,
+                            elem_id="model-upload",
+                        )
+                        model_sample = gr.Dropdown(
+                            list(SAMPLE_NAMES), value="chelsea", label="…or a bundled sample"
+                        )
+                        model_button = gr.Button("Predict", variant="primary", elem_id="model-run")
+                        model_info = gr.Textbox(
+                            label="Result", interactive=False, elem_id="model-info"
+                        )
+                        model_files = gr.File(
+                            label="Download (mask PNG; instance models add COCO JSON)",
+                            file_count="multiple",
+                            interactive=False,
+                            elem_id="model-files",
+                        )
+                    with gr.Column(scale=3):
+                        model_output = gr.Image(
+                            label="Prediction overlay",
+                            interactive=False,
+                            format="png",
+                            height=480,
+                            elem_id="model-output",
+                        )
+
+            # ----------------------------------------------------------------- evaluate
+            with gr.Tab("Evaluate", id="evaluate"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=260):
+                        pred_file = gr.File(
+                            label="Prediction mask (index PNG)",
+                            type="filepath",
+                            height=110,
+                            elem_id="evaluate-pred",
+                        )
+                        target_file = gr.File(
+                            label="Ground-truth mask (index PNG)",
+                            type="filepath",
+                            height=110,
+                            elem_id="evaluate-target",
+                        )
+                        with gr.Row():
+                            eval_classes = gr.Number(
+                                value=0, precision=0, label="classes (0: from the masks)"
+                            )
+                            eval_ignore = gr.Number(
+                                value=255, precision=0, label="ignore index (-1: none)"
+                            )
+                        eval_button = gr.Button(
+                            "Evaluate", variant="primary", elem_id="evaluate-run"
+                        )
+                    with gr.Column(scale=2):
+                        eval_summary = gr.Markdown(elem_id="evaluate-summary")
+                        eval_table = gr.Dataframe(
+                            headers=["class", "IoU", "Dice", "accuracy"],
+                            interactive=False,
+                            label="Per class",
+                            elem_id="evaluate-table",
+                        )
+                        eval_picture = gr.Image(
+                            label="Confusion matrix (rows: ground truth)",
+                            interactive=False,
+                            format="png",
+                            height=360,
+                            elem_id="evaluate-confusion",
+                        )
+
+        # ---------------------------------------------------------------------- wiring
+        image_outputs = [image_state, editor, source_info, session_state]
+        upload.upload(load_image, [upload, sample], image_outputs, api_visibility="private")
+        # The classical tab keeps its image in session state, so its events are for the page
+        # only; the model and evaluate tabs take files and are the public HTTP API.
+        sample.change(pick_sample, [sample], [*image_outputs, upload], api_visibility="private")
+        app.load(pick_sample, [sample], [*image_outputs, upload], api_visibility="private")
+        slic_button.click(
+            run_slic,
+            [image_state, slic_segments, slic_compactness],
+            [slic_output, slic_info],
+            api_name="slic",
+            api_visibility="private",
+        )
+        ncut_button.click(
+            run_ncut,
+            [image_state, ncut_segments, ncut_method],
+            [ncut_output, ncut_info],
+            api_name="ncut",
+            api_visibility="private",
+        )
+        editor.change(
+            show_marks,
+            [image_state, editor],
+            [rect_x0, rect_y0, rect_x1, rect_y1, grabcut_marks],
+            api_visibility="private",
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
+        grabcut_button.click(
+            run_grabcut,
+            [image_state, editor, rect_x0, rect_y0, rect_x1, rect_y1, grabcut_iters],
+            [
+                grabcut_overlay,
+                grabcut_cutout,
+                grabcut_info,
+                session_state,
+                rect_x0,
+                rect_y0,
+                rect_x1,
+                rect_y1,
+            ],
+            api_name="grabcut",
+            api_visibility="private",
+        )
+        refine_button.click(
+            run_refine,
+            [session_state, editor],
+            [grabcut_overlay, grabcut_cutout, grabcut_info, session_state],
+            api_name="refine",
+            api_visibility="private",
+        )
+        model_button.click(
+            run_model,
+            [model_name, model_upload, model_sample],
+            [model_output, model_files, model_info],
+            api_name="predict",
+        )
+        eval_button.click(
+            run_evaluate,
+            [pred_file, target_file, eval_classes, eval_ignore],
+            [eval_summary, eval_table, eval_picture],
+            api_name="evaluate",
+        )
+    # Two CPU-bound jobs at a time; the rest wait in the queue instead of thrashing.
+    app.queue(default_concurrency_limit=2, max_size=256)
+    app.seglab_runner = runner  # for tests and embedding
+    return app
+
+
+def serve(
+    checkpoints: Sequence[str | os.PathLike] = (),
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    device: str = "cpu",
+    prevent_thread_lock: bool = False,
+):
+    """Build the app and serve it on ``host:port`` (loopback by default).
+
+    Args:
+        checkpoints: extra model checkpoints.
+        host: interface to bind; ``127.0.0.1`` keeps the app private to this machine, and
+            ``0.0.0.0`` exposes it to the network.
+        port: TCP port.
+        max_megapixels: largest accepted upload.
+        device: where models run.
+        prevent_thread_lock: return at once (the server runs in a thread), for embedding.
+
+    Returns:
+        The launched ``gr.Blocks``.
+    """
+    # No telemetry or version checks: seglab makes no network calls at run time.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = build_app(checkpoints, max_megapixels=max_megapixels, device=device)
+    app.launch(
+        server_name=host,
+        server_port=int(port),
+        theme=THEME,
+        css=CSS,
+        show_error=True,
+        ssr_mode=False,
+        max_file_size="100mb",
+        footer_links=["api"],
+        prevent_thread_lock=prevent_thread_lock,
+    )
+    return app
