@@ -22,11 +22,18 @@ from PIL import Image
 PET_MODEL = "pet model (shipped)"
 
 
-def one_request(client, handle_file, index: int, upload: Path, timeout: float) -> dict:
-    """One prediction; returns what came back and how long it took."""
+def one_request(url: str, folder: Path, index: int, upload: Path, timeout: float) -> dict:
+    """One prediction, with a client of its own; returns what came back and how long it took.
+
+    Each request downloads into its own folder: with one shared client, concurrent downloads of
+    equally named results (the same sample's mask) overwrite each other while being read.
+    """
+    from gradio_client import Client, handle_file
+
     use_upload = index % 2 == 0
     started = time.perf_counter()
     try:
+        client = Client(url, verbose=False, download_files=folder / f"request_{index}")
         job = client.submit(
             PET_MODEL,
             handle_file(str(upload)) if use_upload else None,
@@ -65,19 +72,16 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per request")
     args = parser.parse_args(argv)
 
-    from gradio_client import Client, handle_file
-
     from seglab.samples import load_sample
 
     folder = Path(tempfile.mkdtemp(prefix="seglab-load-"))
     upload = folder / "chelsea.png"
     Image.fromarray(load_sample("chelsea")).save(upload)
-    client = Client(args.url, verbose=False, download_files=folder)
     started = time.perf_counter()
     # One thread per request: all N are in flight at once, and the server's queue orders them.
     with ThreadPoolExecutor(max_workers=args.requests) as pool:
         futures = [
-            pool.submit(one_request, client, handle_file, index, upload, args.timeout)
+            pool.submit(one_request, args.url, folder, index, upload, args.timeout)
             for index in range(args.requests)
         ]
         results = [future.result() for future in futures]

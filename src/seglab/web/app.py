@@ -486,8 +486,10 @@ def build_app(
             [eval_summary, eval_table, eval_picture],
             api_name="evaluate",
         )
-    # Two CPU-bound jobs at a time; the rest wait in the queue instead of thrashing.
-    app.queue(default_concurrency_limit=2, max_size=256)
+    # One job at a time: gradio caches each output image under a hash of its content and
+    # writes it only if that file is absent, so two concurrent jobs with the same result (the
+    # same sample twice) could serve a half-written file. A model run uses both cores anyway.
+    app.queue(default_concurrency_limit=1, max_size=256)
     app.seglab_runner = runner  # for tests and embedding
     return app
 
