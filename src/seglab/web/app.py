@@ -98,6 +98,13 @@ def _editor_value(image: np.ndarray):
     )
 
 
+def _result_image(label: str, elem_id: str, *, height: int, **options):
+    """A read-only PNG output image, as every tab shows its results."""
+    return gr.Image(
+        label=label, interactive=False, format="png", height=height, elem_id=elem_id, **options
+    )
+
+
 def build_app(
     checkpoints: Sequence[str | os.PathLike] = (),
     *,
@@ -294,20 +301,11 @@ def build_app(
                             label="GrabCut", interactive=False, elem_id="grabcut-info"
                         )
                         with gr.Row():
-                            grabcut_overlay = gr.Image(
-                                label="Mask overlay",
-                                interactive=False,
-                                format="png",
-                                height=360,
-                                elem_id="grabcut-overlay",
+                            grabcut_overlay = _result_image(
+                                "Mask overlay", "grabcut-overlay", height=360
                             )
-                            grabcut_cutout = gr.Image(
-                                label="Cut-out",
-                                interactive=False,
-                                image_mode="RGBA",
-                                format="png",
-                                height=360,
-                                elem_id="grabcut-cutout",
+                            grabcut_cutout = _result_image(
+                                "Cut-out", "grabcut-cutout", height=360, image_mode="RGBA"
                             )
                     with gr.Tab("SLIC", id="slic"):
                         with gr.Row():
@@ -319,12 +317,8 @@ def build_app(
                             )
                         slic_button = gr.Button("Run SLIC", variant="primary", elem_id="slic-run")
                         slic_info = gr.Textbox(label="SLIC", interactive=False, elem_id="slic-info")
-                        slic_output = gr.Image(
-                            label="Superpixel boundaries",
-                            interactive=False,
-                            format="png",
-                            height=400,
-                            elem_id="slic-output",
+                        slic_output = _result_image(
+                            "Superpixel boundaries", "slic-output", height=400
                         )
                     with gr.Tab("Normalized Cut", id="ncut"):
                         with gr.Row():
@@ -339,13 +333,7 @@ def build_app(
                             "Run Normalized Cut", variant="primary", elem_id="ncut-run"
                         )
                         ncut_info = gr.Textbox(label="NCut", interactive=False, elem_id="ncut-info")
-                        ncut_output = gr.Image(
-                            label="Segments",
-                            interactive=False,
-                            format="png",
-                            height=400,
-                            elem_id="ncut-output",
-                        )
+                        ncut_output = _result_image("Segments", "ncut-output", height=400)
 
             # -------------------------------------------------------------------- model
             with gr.Tab("Model", id="model"):
@@ -372,12 +360,8 @@ def build_app(
                             elem_id="model-files",
                         )
                     with gr.Column(scale=3):
-                        model_output = gr.Image(
-                            label="Prediction overlay",
-                            interactive=False,
-                            format="png",
-                            height=480,
-                            elem_id="model-output",
+                        model_output = _result_image(
+                            "Prediction overlay", "model-output", height=480
                         )
 
             # ----------------------------------------------------------------- evaluate
@@ -414,12 +398,10 @@ def build_app(
                             label="Per class",
                             elem_id="evaluate-table",
                         )
-                        eval_picture = gr.Image(
-                            label="Confusion matrix (rows: ground truth)",
-                            interactive=False,
-                            format="png",
+                        eval_picture = _result_image(
+                            "Confusion matrix (rows: ground truth)",
+                            "evaluate-confusion",
                             height=360,
-                            elem_id="evaluate-confusion",
                         )
 
         # ---------------------------------------------------------------------- wiring
