@@ -87,6 +87,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         amp=args.amp,
         channels_last=args.channels_last,
         compile=args.compile,
+        sync_bn=args.sync_bn,
         seed=args.seed,
         deterministic=args.deterministic,
         val_fraction=args.val_fraction,
@@ -103,6 +104,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         normalize=args.normalize,
     )
     result = train(config, progress=not args.quiet)
+    from seglab.engine.distributed import env_world
+
+    if env_world()[0] != 0:
+        return 0  # under torchrun, rank 0 reports for all
     best = {key: value for key, value in result.best.items() if isinstance(value, int | float)}
     print(f"finished in {result.seconds:.1f} s; best epoch {best.get('epoch')}:")
     for key, value in best.items():
@@ -297,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--num-classes", type=int, default=None, help="classes of a folder dataset")
     train.add_argument("--img-size", type=int, default=128)
-    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument(
+        "--batch-size", type=int, default=16, help="global batch (split over torchrun processes)"
+    )
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--loss", default="ce", choices=("ce", "bce", "dice", "ce+dice"))
     train.add_argument("--lr", type=float, default=1e-3)
@@ -315,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--channels-last", action="store_true")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun: BatchNorm statistics over the global batch",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--deterministic", action="store_true")
     train.add_argument("--val-fraction", type=float, default=0.1)

@@ -50,7 +50,8 @@ class TrainConfig:
             ``pet_head``); ignored for folders.
         num_classes: number of classes for folder datasets (read from ``classes.txt`` if None).
         img_size: square training size in pixels (the notes use 128).
-        batch_size: images per step (the notes use 16).
+        batch_size: images per step (the notes use 16). Under torchrun this is the global
+            batch: each of N processes takes ``batch_size / N`` of it.
         epochs: number of epochs.
         loss: ``ce``, ``bce`` (multi-label), ``dice`` or ``ce+dice`` (BCE + Dice for
             multi-label data).
@@ -62,6 +63,9 @@ class TrainConfig:
         amp: mixed precision on CUDA: ``auto`` (bf16 where supported, else fp16), ``bf16``,
             ``fp16`` or ``off``. Always off on the CPU.
         channels_last, compile: CUDA speed opt-ins.
+        sync_bn: under torchrun, compute BatchNorm statistics over the global batch
+            (``torch.nn.SyncBatchNorm`` on CUDA, :class:`~seglab.engine.distributed.CpuSyncBatchNorm`
+            with gloo). Ignored in a single process.
         seed: seeds Python, NumPy and torch; each epoch reseeds from ``seed`` and its index so
             that a resumed run repeats an uninterrupted one.
         deterministic: ask torch for deterministic kernels.
@@ -105,6 +109,7 @@ class TrainConfig:
     amp: str = "auto"
     channels_last: bool = False
     compile: bool = False
+    sync_bn: bool = False
     seed: int = 0
     deterministic: bool = False
     val_fraction: float = 0.1

@@ -4,8 +4,9 @@ Images are decoded and resized once and cached (the notes' ``cache()``); augment
 after the cache, so every epoch sees new random crops and flips (``shuffle()``). Loaders batch
 and prefetch with worker processes (``batch().prefetch()``).
 
-Shuffling and augmentation draw from torch's global generator, which the training loop reseeds
-at every epoch; that is what makes a resumed run repeat an uninterrupted one.
+The order of each epoch and the augmentation of each sample are drawn from the run's seed and
+the epoch alone (see :mod:`seglab.engine.distributed`): that is what makes a resumed run repeat
+an uninterrupted one, and N processes repeat one process.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "build_split",
     "make_train_loader",
     "make_val_loader",
+    "set_loader_epoch",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -176,27 +178,57 @@ def build_data(config: TrainConfig) -> DataBundle:
     )
 
 
-def _loader(dataset: Dataset, config: TrainConfig, *, shuffle: bool, drop_last: bool) -> DataLoader:
+def _loader(dataset: Dataset, config: TrainConfig, **batching: Any) -> DataLoader:
     workers = config.num_workers
     return DataLoader(
         dataset,
-        batch_size=config.batch_size,
-        shuffle=shuffle,
-        drop_last=drop_last,
         num_workers=workers,
-        # Workers restart each epoch so that they re-derive their seeds from the reseeded
-        # global generator; persistent workers would carry RNG state across a resume.
+        # Workers restart each epoch and get the dataset with that epoch's seed; persistent
+        # workers would keep an old copy.
         persistent_workers=False,
         prefetch_factor=2 if workers > 0 else None,
         pin_memory=torch.cuda.is_available(),
+        **batching,
     )
 
 
-def make_train_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
-    """Shuffled batches; the last incomplete batch is dropped when there is more than one."""
-    return _loader(dataset, config, shuffle=True, drop_last=len(dataset) > config.batch_size)
+def make_train_loader(
+    dataset: Dataset, config: TrainConfig, *, rank: int = 0, world_size: int = 1
+) -> DataLoader:
+    """Shuffled global batches of ``config.batch_size``, this process's slice of each.
+
+    The last incomplete batch is dropped when there is more than one. Call
+    :func:`set_loader_epoch` before each epoch: the permutation and every sample's
+    augmentation are drawn from ``(config.seed, epoch)``, so they do not depend on the number
+    of processes or workers, and a resumed run repeats an uninterrupted one.
+    """
+    from seglab.engine.distributed import GlobalBatchSampler, SampleSeededDataset
+
+    sampler = GlobalBatchSampler(
+        len(dataset),
+        config.batch_size,
+        rank=rank,
+        world_size=world_size,
+        shuffle=True,
+        drop_last=len(dataset) > config.batch_size,
+        seed=config.seed,
+    )
+    return _loader(SampleSeededDataset(dataset, config.seed), config, batch_sampler=sampler)
 
 
-def make_val_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
-    """Batches in order, all images."""
-    return _loader(dataset, config, shuffle=False, drop_last=False)
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Select the permutation and augmentation of ``epoch`` in a :func:`make_train_loader`."""
+    loader.batch_sampler.set_epoch(epoch)
+    loader.dataset.set_epoch(epoch)
+
+
+def make_val_loader(
+    dataset: Dataset, config: TrainConfig, *, rank: int = 0, world_size: int = 1
+) -> DataLoader:
+    """Batches in order; with several processes, this process's shard (every index once)."""
+    from seglab.engine.distributed import shard
+
+    if world_size > 1:
+        dataset = torch.utils.data.Subset(dataset, shard(len(dataset), rank, world_size))
+    batch = max(1, config.batch_size // world_size)
+    return _loader(dataset, config, batch_size=batch, shuffle=False, drop_last=False)

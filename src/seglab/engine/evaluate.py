@@ -10,7 +10,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from tqdm.auto import tqdm
 
 from seglab.io import atomic_write_bytes
 from seglab.metrics import ConfusionMatrix, MultiLabelConfusion
+
+if TYPE_CHECKING:
+    from seglab.engine.distributed import DistributedContext
 
 __all__ = ["evaluate_model", "evaluate_checkpoint", "format_metrics_table", "write_metrics_json"]
 
@@ -34,6 +37,7 @@ def evaluate_model(
     loss_fn: torch.nn.Module | None = None,
     amp_dtype: torch.dtype | None = None,
     progress: bool = False,
+    context: DistributedContext | None = None,
 ) -> dict[str, Any]:
     """Dataset-wide metrics of ``model`` on ``loader``.
 
@@ -48,6 +52,9 @@ def evaluate_model(
         loss_fn: if given, the mean validation loss is reported as ``loss``.
         amp_dtype: autocast dtype on CUDA, or None.
         progress: show a progress bar.
+        context: in a multi-process run, each process evaluates its shard of the split and
+            the counts are summed over processes, so that every process gets the metrics of
+            the whole split.
 
     Returns:
         Scalars ``pixel_accuracy``, ``mean_pixel_accuracy``, ``miou``, ``fwiou``, ``mean_dice``
@@ -78,6 +85,16 @@ def evaluate_model(
         else:
             meter.update(logits > 0, targets.long())
     model.train(was_training)
+    if context is not None and context.enabled:
+        loss_sum, count = context.sum(loss_sum, count)
+        if task == "multiclass":
+            total = context.sum_array(meter.matrix.copy())
+            meter.reset()
+            meter.merge(total)
+        else:
+            meter.tp, meter.fp, meter.fn = context.sum_array(
+                np.stack([meter.tp, meter.fp, meter.fn])
+            )
 
     scores = meter.compute()
     metrics: dict[str, Any] = dict(scores)

@@ -9,6 +9,10 @@ The run folder holds:
 
 Every epoch reseeds all RNGs from ``(seed, epoch)``, so that a run resumed from ``last.pt``
 repeats the epochs of an uninterrupted run exactly (on the CPU).
+
+Under ``torchrun`` the same function trains with DistributedDataParallel: ``batch_size`` is the
+global batch, split over the processes; validation is sharded and its counts summed; rank 0
+alone writes files and shows progress (see :mod:`seglab.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ from tqdm.auto import tqdm
 
 from seglab.checkpoint import load_checkpoint, save_checkpoint
 from seglab.engine.config import TrainConfig
-from seglab.engine.datasets import DataBundle, build_data, make_train_loader, make_val_loader
+from seglab.engine.datasets import (
+    DataBundle,
+    build_data,
+    make_train_loader,
+    make_val_loader,
+    set_loader_epoch,
+)
+from seglab.engine.distributed import DistributedContext, convert_sync_batchnorm, init_distributed
 from seglab.engine.evaluate import evaluate_model
 from seglab.engine.loggers import open_loggers
 from seglab.engine.schedule import lr_factor
@@ -183,12 +194,27 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
 
     Raises:
         NonFiniteLossError: if the loss becomes NaN/inf (``last.pt`` keeps the last good epoch).
-        ValueError: for inconsistent settings (e.g. ``ce`` on multi-label data).
+        ValueError: for inconsistent settings (e.g. ``ce`` on multi-label data, or a global
+            batch that the processes cannot share evenly).
     """
+    context, device = init_distributed(config.device)
+    try:
+        return _train(config, context, device, progress=progress and context.is_main)
+    finally:
+        context.close()
+
+
+def _train(
+    config: TrainConfig, context: DistributedContext, device: torch.device, *, progress: bool
+) -> TrainResult:
     started = time.perf_counter()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(config.device)
+    if config.batch_size % context.world_size:
+        raise ValueError(
+            f"--batch-size is the global batch: {config.batch_size} images cannot be split "
+            f"evenly over {context.world_size} processes"
+        )
     if config.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -200,12 +226,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     ).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if config.sync_bn and context.enabled:
+        model = convert_sync_batchnorm(model, device)
     loss_fn = _build_loss(config, data).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    train_loader = make_train_loader(data.train, config)
-    val_loader = make_val_loader(data.val, config)
+    shards = {"rank": context.rank, "world_size": context.world_size}
+    train_loader = make_train_loader(data.train, config, **shards)
+    val_loader = make_val_loader(data.val, config, **shards)
     steps_per_epoch = max(len(train_loader), 1)
     total_steps = steps_per_epoch * config.epochs
     warmup = min(config.warmup_epochs / config.epochs, 0.5)
@@ -232,9 +261,20 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         if config.init_from is not None:
             _load_initial_weights(model, config.init_from, device)
 
+    step_model = model
+    if context.enabled:
+        # DDP after loading weights: it broadcasts rank 0's parameters and then averages
+        # the gradients of every step over the processes.
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     # torch.compile after loading weights: the compiled wrapper shares the same parameters.
-    step_model = torch.compile(model) if config.compile else model
-    loggers = open_loggers(config.loggers, out, config.to_dict())
+    if config.compile:
+        step_model = torch.compile(step_model)
+    # Validation runs on each process's own shard without DDP, whose buffer broadcast would
+    # wait for processes that have fewer validation batches.
+    eval_model = model if context.enabled or not config.compile else step_model
+    loggers = open_loggers(config.loggers if context.is_main else [], out, config.to_dict())
     stopped_early = False
     epochs_run = 0
     budget_s = config.time_budget * 60.0 if config.time_budget else None
@@ -253,6 +293,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         for epoch in epoch_bar:
             # Reseed per epoch: resuming at epoch e replays exactly what a full run does there.
             seed_everything(config.seed * 1000 + epoch)
+            set_loader_epoch(train_loader, epoch)
             epoch_start = time.perf_counter()
             epoch_cpu, epoch_clock = time.process_time(), clock()
             model.train()
@@ -262,7 +303,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
             )
             for step, (images, targets) in enumerate(batch_bar):
                 if budget_s is not None:
-                    progress_fraction = (train_clock + clock() - epoch_clock) / budget_s
+                    # The most advanced process decides, so that all stop at the same step.
+                    progress_fraction = context.max(train_clock + clock() - epoch_clock) / budget_s
                     if progress_fraction >= 1.0 and seen:
                         # The budget is spent: the rest of the epoch would train at lr 0.
                         break
@@ -280,9 +322,13 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = step_model(images)
                     loss = loss_fn(logits.float(), targets)
-                if not torch.isfinite(loss):
+                # The mean over processes: every process sees a NaN anywhere and stops.
+                batch_loss_sum, batch_size = context.sum(
+                    loss.item() * images.shape[0], images.shape[0]
+                )
+                if not math.isfinite(batch_loss_sum):
                     raise NonFiniteLossError(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                        f"loss became {batch_loss_sum} at epoch {epoch + 1}, step {step + 1}; "
                         f"stopping. {last_path} keeps the last good epoch "
                         "(try a lower --lr or --clip-grad)."
                     )
@@ -293,15 +339,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
                 scaler.step(optimizer)
                 scaler.update()
-                running += loss.item() * images.shape[0]
-                seen += images.shape[0]
+                running += batch_loss_sum
+                seen += int(batch_size)
                 batch_bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{lr:.2e}")
             train_seconds = time.perf_counter() - epoch_start
             train_cpu_seconds = time.process_time() - epoch_cpu
-            train_clock += clock() - epoch_clock
+            train_clock = context.max(train_clock + clock() - epoch_clock)
 
             metrics = evaluate_model(
-                step_model,
+                eval_model,
                 val_loader,
                 task=data.task,
                 num_classes=data.num_classes,
@@ -309,6 +355,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                 device=device,
                 loss_fn=loss_fn,
                 amp_dtype=amp_dtype,
+                context=context,
             )
             row = {
                 "epoch": epoch + 1,
@@ -331,24 +378,28 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
             improved = _is_better(monitor_value, best_value, config.monitor)
             if improved:
                 best_value, best_metrics = monitor_value, {"epoch": epoch + 1, **metrics}
-                save_checkpoint(best_path, _checkpoint_payload(config, data, model, epoch=epoch))
-            save_checkpoint(
-                last_path,
-                _checkpoint_payload(
-                    config,
-                    data,
-                    model,
-                    epoch=epoch,
-                    optimizer=optimizer.state_dict(),
-                    scaler=scaler.state_dict(),
-                    history=history,
-                    best_value=best_value,
-                    best_metrics=best_metrics,
-                    rng=_rng_state(),
-                    elapsed=train_clock,
-                ),
-            )
-            _write_csv(out / "log.csv", history)
+            if context.is_main:
+                if improved:
+                    save_checkpoint(
+                        best_path, _checkpoint_payload(config, data, model, epoch=epoch)
+                    )
+                save_checkpoint(
+                    last_path,
+                    _checkpoint_payload(
+                        config,
+                        data,
+                        model,
+                        epoch=epoch,
+                        optimizer=optimizer.state_dict(),
+                        scaler=scaler.state_dict(),
+                        history=history,
+                        best_value=best_value,
+                        best_metrics=best_metrics,
+                        rng=_rng_state(),
+                        elapsed=train_clock,
+                    ),
+                )
+                _write_csv(out / "log.csv", history)
             loggers.log(row, step=epoch + 1)
             epoch_bar.set_postfix(
                 loss=f"{row['train_loss']:.4f}", **{config.monitor: f"{monitor_value:.4f}"}
@@ -368,7 +419,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     finally:
         loggers.close()
 
-    if epochs_run and best_path.is_file():
+    if context.is_main and epochs_run and best_path.is_file():
         from seglab.engine.report import write_report
 
         write_report(out, history, best_path, data, device=device)
