@@ -139,9 +139,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from seglab.engine.distributed import env_world
     from seglab.engine.onnx_predict import create_predictor
     from seglab.engine.predict import predict_files
 
+    rank, world_size, local_rank = env_world()
+    if world_size > 1 and args.device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            # One GPU per process on each machine; "cuda" then means this process's GPU.
+            torch.cuda.set_device(local_rank % torch.cuda.device_count())
     predictor = create_predictor(
         args.checkpoint, backend=args.backend, device=args.device, tta=args.tta
     )
@@ -150,12 +158,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.inputs,
         args.out,
         overlay=not args.no_overlay,
-        skip_existing=args.skip_existing,
-        progress=not args.quiet,
+        skip_existing=not args.overwrite,
+        progress=not args.quiet and rank == 0,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        shard=(rank, world_size) if world_size > 1 else None,
     )
+    where = f"rank {rank}/{world_size}: " if world_size > 1 else ""
     print(
-        f"{len(summary.written)} masks written to {args.out}, "
-        f"{len(summary.skipped_existing)} already there, {len(summary.failed)} failed"
+        f"{where}{len(summary.written)} masks written to {args.out}, "
+        f"{len(summary.skipped_existing)} already there"
+        f"{' (--overwrite redoes them)' if summary.skipped_existing else ''}, "
+        f"{len(summary.failed)} failed"
     )
     for path, reason in summary.failed:
         print(f"  failed: {path}: {reason}", file=sys.stderr)
@@ -391,7 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     predict.add_argument("--tta", action="store_true", help="average with a horizontal flip")
     predict.add_argument("--no-overlay", action="store_true")
-    predict.add_argument("--skip-existing", action="store_true", help="resume: skip done images")
+    predict.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo images whose mask exists (default: skip them, so a killed run resumes)",
+    )
+    # Skipping is the default now; the old flag stays accepted.
+    predict.add_argument("--skip-existing", action="store_true", help=argparse.SUPPRESS)
+    predict.add_argument("--batch-size", type=int, default=8, help="images per network call")
+    predict.add_argument(
+        "--workers", type=int, default=2, help="image-decoding processes (0: none)"
+    )
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=_cmd_predict)
 

@@ -82,14 +82,15 @@ def test_predict_files_skips_bad_files_and_resumes(tmp_path):
     predictor = Predictor(tmp_path / "c.pt", device="cpu")
     out = tmp_path / "out"
     summary = predict_files(predictor, [folder], out, progress=False)
-    assert sorted(path.name for path in summary.written) == [
+    # Sub-folders are mirrored below the output folder.
+    assert sorted(str(path.relative_to(out)) for path in summary.written) == [
         "a_mask.png",
-        "b_mask.png",
         "c_mask.png",
+        "sub/b_mask.png",
     ]
     assert [path.name for path, _ in summary.failed] == ["broken.png"]
     assert "cannot read image" in summary.failed[0][1]
-    assert read_mask(out / "b_mask.png").shape == (33, 21)
+    assert read_mask(out / "sub" / "b_mask.png").shape == (33, 21)
     assert (out / "a_overlay.png").is_file()
     again = predict_files(predictor, [folder], out, skip_existing=True, progress=False)
     assert not again.written and len(again.skipped_existing) == 3

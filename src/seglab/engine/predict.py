@@ -3,12 +3,20 @@
 The image is resized to the checkpoint's training size (bilinear, antialiased), normalised as in
 training, and the class probabilities are resized back to the original size bilinearly *before*
 the argmax, so that the mask edges are smooth rather than blocky.
+
+:func:`predict_files` streams folders of any size: worker processes decode and resize images
+a few batches ahead, the network runs on batches, and threads write the PNGs. Memory stays
+bounded by the batches in flight, outputs are written atomically (the mask last, so that a
+mask on disk means a finished image), existing outputs can be skipped to resume a killed run,
+and ``shard=(rank, world_size)`` splits the files over processes (``torchrun``).
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,7 +37,9 @@ __all__ = [
     "PredictionSummary",
     "default_checkpoint",
     "iter_image_files",
+    "plan_outputs",
     "predict_files",
+    "prepare_image",
 ]
 
 DEFAULT_WEIGHTS = "pet_unet.pt"
@@ -59,6 +69,38 @@ def default_checkpoint() -> Path:
             f"the shipped pet model is missing ({path}); pass --checkpoint or reinstall seglab"
         )
     return path
+
+
+def prepare_image(
+    image: np.ndarray,
+    size: tuple[int, int],
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> torch.Tensor:
+    """The network input for one image: RGB in [0, 1], resized (antialiased), normalised.
+
+    Args:
+        image: ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` uint8 (alpha is dropped).
+        size: ``(h, w)`` the model was trained at.
+        mean, std: per-channel normalisation, or None.
+
+    Returns:
+        ``(3, h, w)`` float32 tensor.
+
+    Raises:
+        ValueError: for any other image shape.
+    """
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
+    tensor = image_to_tensor(image[..., :3])[None]
+    tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)
+    if mean is not None:
+        tensor = (tensor - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(
+            1, -1, 1, 1
+        )
+    return tensor[0]
 
 
 class Predictor:
@@ -98,25 +140,43 @@ class Predictor:
         self.std = preprocess.get("std")
         self.tta = tta
 
-    def _prepare(self, image: np.ndarray) -> torch.Tensor:
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, axis=2)
-        if image.ndim != 3 or image.shape[2] not in (3, 4):
-            raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
-        tensor = image_to_tensor(image[..., :3])[None]
-        tensor = F.interpolate(
-            tensor, size=self.size, mode="bilinear", align_corners=False, antialias=True
-        )
-        if self.mean is not None:
-            mean = torch.tensor(self.mean).view(1, -1, 1, 1)
-            tensor = (tensor - mean) / torch.tensor(self.std).view(1, -1, 1, 1)
-        return tensor.to(self.device)
-
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        """Logits ``(1, K, h, w)`` of a prepared batch; the one step other backends replace."""
+        """Logits ``(N, K, h, w)`` of a prepared batch; the one step other backends replace."""
         return self.model(batch)
 
     @torch.no_grad()
+    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        """Class probabilities at the network's size for a batch of prepared images.
+
+        Args:
+            batch: ``(N, 3, h, w)`` from :func:`prepare_image`.
+
+        Returns:
+            ``(N, K, h, w)`` float32 on the CPU: softmax (multiclass) or sigmoid (multilabel).
+        """
+        batch = batch.to(self.device)
+        logits = self._forward(batch)
+        if self.tta:
+            logits = 0.5 * (logits + self._forward(batch.flip(-1)).flip(-1))
+        logits = logits.float()
+        probs = logits.softmax(1) if self.task == "multiclass" else logits.sigmoid()
+        return probs.cpu()
+
+    def labels(self, probs: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+        """Labels of one image at its own size from its network-size probabilities.
+
+        Args:
+            probs: ``(K, h, w)`` from :meth:`probabilities`.
+            shape: the image's ``(H, W)``.
+
+        Returns:
+            ``(H, W)`` uint8 index mask (multiclass), or ``(K, H, W)`` bool (multilabel).
+        """
+        probs = _resize_probs(probs, shape)
+        if self.task == "multiclass":
+            return probs.argmax(0).numpy().astype(np.uint8)
+        return (probs > 0.5).numpy()
+
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities at the image's own size.
 
@@ -127,13 +187,9 @@ class Predictor:
             ``(K, H, W)`` float32: softmax probabilities (multiclass) or per-label sigmoid
             probabilities (multilabel).
         """
-        batch = self._prepare(np.asarray(image))
-        logits = self._forward(batch)
-        if self.tta:
-            logits = 0.5 * (logits + self._forward(batch.flip(-1)).flip(-1))
-        probs = logits.float().softmax(1) if self.task == "multiclass" else logits.float().sigmoid()
-        probs = F.interpolate(probs, size=image.shape[:2], mode="bilinear", align_corners=False)
-        return probs[0].cpu().numpy()
+        image = np.asarray(image)
+        batch = prepare_image(image, self.size, self.mean, self.std)[None]
+        return _resize_probs(self.probabilities(batch)[0], image.shape[:2]).numpy()
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Labels at the image's own size.
@@ -141,10 +197,29 @@ class Predictor:
         Returns:
             ``(H, W)`` uint8 index mask (multiclass), or ``(K, H, W)`` bool (multilabel).
         """
-        probs = self.predict_proba(image)
-        if self.task == "multiclass":
-            return probs.argmax(0).astype(np.uint8)
-        return probs > 0.5
+        image = np.asarray(image)
+        batch = prepare_image(image, self.size, self.mean, self.std)[None]
+        return self.labels(self.probabilities(batch)[0], image.shape[:2])
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Labels for several images of any sizes with one network call.
+
+        Returns:
+            One mask per image, as :meth:`predict` gives.
+        """
+        images = [np.asarray(image) for image in images]
+        if not images:
+            return []
+        batch = torch.stack(
+            [prepare_image(image, self.size, self.mean, self.std) for image in images]
+        )
+        probs = self.probabilities(batch)
+        return [self.labels(p, image.shape[:2]) for p, image in zip(probs, images, strict=True)]
+
+
+def _resize_probs(probs: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``(K, h, w)`` -> ``(K, H, W)`` bilinear, before any argmax (smooth mask edges)."""
+    return F.interpolate(probs[None], size=tuple(shape), mode="bilinear", align_corners=False)[0]
 
 
 def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
@@ -153,14 +228,66 @@ def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
     Files named explicitly are yielded whatever their extension, so that a bad file gets a
     clear message later instead of being skipped silently.
     """
+    for _, path in _iter_sources(inputs):
+        yield path
+
+
+def _iter_sources(inputs: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, Path]]:
+    """``(relative output stem, image path)`` for every image in ``inputs``."""
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and child.suffix.lower() in IMAGE_EXTENSIONS:
-                    yield child
+                    yield child.relative_to(path).with_suffix(""), child
         else:
-            yield path
+            yield Path(path.stem), path
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where one input image's results go.
+
+    Attributes:
+        source: the image file.
+        mask: ``<stem>_mask.png``; written last, so it marks a finished image.
+        overlay: ``<stem>_overlay.png``, or None without overlays.
+    """
+
+    source: Path
+    mask: Path
+    overlay: Path | None
+
+    def label_mask(self, name: str) -> Path:
+        """``<stem>_<label>_mask.png`` of a multi-label model."""
+        return self.mask.with_name(self.mask.name.replace("_mask.png", f"_{name}_mask.png"))
+
+
+def plan_outputs(
+    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *, overlay: bool = True
+) -> list[OutputPlan]:
+    """Output paths for every image in ``inputs``.
+
+    Images in a folder keep their sub-folder below ``out_dir`` (``in/a/x.jpg`` ->
+    ``out/a/x_mask.png``), so equal names in different folders do not collide; files named
+    directly go to ``out_dir/<stem>_mask.png``.
+
+    Raises:
+        ValueError: if two inputs would write the same output (e.g. ``x.jpg`` and ``x.png``).
+    """
+    out_dir = Path(out_dir)
+    plans, owners = [], {}
+    for stem, source in _iter_sources(inputs):
+        mask = out_dir / stem.parent / f"{stem.name}_mask.png"
+        if mask in owners:
+            raise ValueError(
+                f"{owners[mask]} and {source} would both write {mask}: rename one, or predict "
+                "them into different --out folders"
+            )
+        owners[mask] = source
+        overlay_path = mask.with_name(f"{stem.name}_overlay.png") if overlay else None
+        plans.append(OutputPlan(source, mask, overlay_path))
+    return plans
 
 
 @dataclass
@@ -172,6 +299,55 @@ class PredictionSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
+class _DecodedImages(torch.utils.data.Dataset):
+    """Reads and prepares one image per item, in a DataLoader worker; errors are returned."""
+
+    def __init__(self, plans: list[OutputPlan], predictor: Predictor, keep_image: bool) -> None:
+        self.plans = plans
+        self.size, self.mean, self.std = predictor.size, predictor.mean, predictor.std
+        self.keep_image = keep_image
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    def __getitem__(self, index: int) -> dict:
+        plan = self.plans[index]
+        try:
+            image = read_image(plan.source)
+            tensor = prepare_image(image, self.size, self.mean, self.std)
+        except (OSError, ValueError) as error:
+            return {"plan": plan, "error": str(error)}
+        return {
+            "plan": plan,
+            "tensor": tensor,
+            "shape": image.shape[:2],
+            # The decoded image crosses to the main process only when an overlay needs it.
+            "image": image if self.keep_image else None,
+        }
+
+
+def _as_list(items: list[dict]) -> list[dict]:
+    return items
+
+
+def _write_outputs(predictor: Predictor, item: dict, probs: torch.Tensor) -> Path:
+    """Resize, label and write one image's outputs; the mask goes last."""
+    from seglab.viz import save_overlay
+
+    plan: OutputPlan = item["plan"]
+    labels = predictor.labels(probs, item["shape"])
+    if predictor.task == "multilabel":
+        # One index PNG per label keeps the format simple: 1 where the label is true.
+        for index, name in enumerate(predictor.class_names):
+            write_mask(plan.label_mask(name), labels[index].astype(np.uint8))
+        # The combined mask shows the highest true label at each pixel (0 = none).
+        labels = (labels * np.arange(1, len(labels) + 1)[:, None, None]).max(0).astype(np.uint8)
+    if plan.overlay is not None:
+        save_overlay(plan.overlay, item["image"], labels)
+    write_mask(plan.mask, labels)
+    return plan.mask
+
+
 def predict_files(
     predictor: Predictor,
     inputs: Iterable[str | os.PathLike],
@@ -180,39 +356,101 @@ def predict_files(
     overlay: bool = True,
     skip_existing: bool = False,
     progress: bool = True,
+    batch_size: int = 8,
+    workers: int = 0,
+    writers: int = 2,
+    shard: tuple[int, int] | None = None,
 ) -> PredictionSummary:
     """Predict every image in ``inputs`` and write ``<stem>_mask.png`` (+ ``<stem>_overlay.png``).
 
-    Masks are palette PNGs of class indices at the original image size. A file that cannot be
-    read is reported and skipped; the run goes on. With ``skip_existing``, images whose mask is
-    already there are skipped, so a killed run can continue where it stopped.
-    """
-    from seglab.viz import save_overlay
+    Masks are palette PNGs of class indices at the original image size (see
+    :func:`plan_outputs` for the names). A file that cannot be read is reported and skipped;
+    the run goes on.
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Args:
+        predictor: a :class:`Predictor` (or the onnxruntime one).
+        inputs: image files and folders (searched recursively).
+        out_dir: output folder.
+        overlay: also write overlays.
+        skip_existing: skip images whose mask is already there, so that a killed run
+            continues where it stopped.
+        progress: show a progress bar.
+        batch_size: images per network call (images of any sizes share a batch: the network
+            sees them at its training size).
+        workers: decoding processes (0: decode in this process).
+        writers: threads that resize, label and write PNGs while the network runs.
+        shard: ``(rank, world_size)``: take every ``world_size``-th image from ``rank`` on,
+            to split a folder over processes (``seglab predict`` does this under torchrun).
+
+    Returns:
+        A :class:`PredictionSummary` of this process's images.
+
+    Raises:
+        ValueError: for two inputs with the same output, or bad ``batch_size``/``workers``/
+            ``shard`` values.
+    """
+    if batch_size < 1 or workers < 0 or writers < 0:
+        raise ValueError(
+            f"batch_size must be >= 1 and workers, writers >= 0; got {batch_size}, {workers}, "
+            f"{writers}"
+        )
+    plans = plan_outputs(inputs, out_dir, overlay=overlay)
+    if shard is not None:
+        rank, world_size = shard
+        if not 0 <= rank < world_size:
+            raise ValueError(
+                f"shard must be (rank, world_size) with 0 <= rank < world_size: {shard}"
+            )
+        plans = plans[rank::world_size]
     summary = PredictionSummary()
-    files = list(iter_image_files(inputs))
-    for path in tqdm(files, desc="predict", disable=not progress):
-        mask_path = out_dir / f"{path.stem}_mask.png"
-        if skip_existing and mask_path.is_file():
-            summary.skipped_existing.append(path)
-            continue
-        try:
-            image = read_image(path)
-        except (OSError, ValueError) as error:
-            summary.failed.append((path, str(error)))
-            tqdm.write(f"skipped {path}: {error}")
-            continue
-        labels = predictor.predict(image)
-        if predictor.task == "multilabel":
-            # One index PNG per label keeps the format simple: 1 where the label is true.
-            for index, name in enumerate(predictor.class_names):
-                write_mask(out_dir / f"{path.stem}_{name}_mask.png", labels[index].astype(np.uint8))
-            # The combined mask shows the highest true label at each pixel (0 = none).
-            labels = (labels * np.arange(1, len(labels) + 1)[:, None, None]).max(0).astype(np.uint8)
-        write_mask(mask_path, labels)
-        if overlay:
-            save_overlay(out_dir / f"{path.stem}_overlay.png", image, labels)
-        summary.written.append(mask_path)
+    if skip_existing:
+        summary.skipped_existing = [plan.source for plan in plans if plan.mask.is_file()]
+        plans = [plan for plan in plans if not plan.mask.is_file()]
+    if not plans:
+        return summary
+    loader = torch.utils.data.DataLoader(
+        _DecodedImages(plans, predictor, keep_image=overlay),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_as_list,
+        # At most prefetch_factor batches per worker wait decoded: memory stays bounded.
+        prefetch_factor=2 if workers else None,
+    )
+    pool = ThreadPoolExecutor(writers) if writers else None
+    pending: deque[Future] = deque()
+    bar = tqdm(total=len(plans), desc="predict", unit="img", disable=not progress)
+
+    def finish(future_or_path: Future | Path) -> None:
+        path = future_or_path.result() if isinstance(future_or_path, Future) else future_or_path
+        summary.written.append(path)
+        bar.update()
+
+    try:
+        for items in loader:
+            good = []
+            for item in items:
+                if "error" in item:
+                    summary.failed.append((item["plan"].source, item["error"]))
+                    tqdm.write(f"skipped {item['plan'].source}: {item['error']}")
+                    bar.update()
+                else:
+                    good.append(item)
+            if not good:
+                continue
+            probs = predictor.probabilities(torch.stack([item["tensor"] for item in good]))
+            for item, item_probs in zip(good, probs, strict=True):
+                item["tensor"] = None  # the decoded input is no longer needed
+                if pool is None:
+                    finish(_write_outputs(predictor, item, item_probs))
+                    continue
+                pending.append(pool.submit(_write_outputs, predictor, item, item_probs))
+            # Bounded memory: wait for writes rather than let finished images pile up.
+            while len(pending) > 2 * batch_size:
+                finish(pending.popleft())
+        while pending:
+            finish(pending.popleft())
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True)
     return summary
