@@ -181,8 +181,12 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an ``(H, W)`` or ``(H, W, 3)`` uint8 image as PNG, atomically."""
+def write_image(path: str | os.PathLike, image: np.ndarray, *, compress_level: int = 6) -> None:
+    """Write an ``(H, W)`` or ``(H, W, 3)`` uint8 image as PNG, atomically.
+
+    ``compress_level`` is zlib's 0-9: 1 writes a photo-like image about 4x faster than the
+    default 6, for files about 10 % larger.
+    """
     import io as _io
 
     image = np.asarray(image)
@@ -191,5 +195,5 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
             f"expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}"
         )
     buffer = _io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=compress_level)
     atomic_write_bytes(path, buffer.getvalue())

@@ -125,10 +125,18 @@ def overlay_mask(
     return rgb
 
 
-def save_overlay(path: str | os.PathLike, image: np.ndarray, mask: np.ndarray, **kwargs) -> None:
+def save_overlay(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    compress_level: int = 6,
+    **kwargs,
+) -> None:
     """Write :func:`overlay_mask` ``(image, mask, **kwargs)`` as a PNG, atomically.
 
     Parent folders are created; an interrupted write never leaves a half-written file.
+    ``compress_level`` (zlib 0-9) trades file size for speed, see :func:`seglab.io.write_image`.
 
     Raises:
         ValueError, TypeError: as :func:`overlay_mask`.
@@ -136,7 +144,7 @@ def save_overlay(path: str | os.PathLike, image: np.ndarray, mask: np.ndarray, *
     Example:
         >>> save_overlay("overlay.png", image, mask, alpha=0.4)  # doctest: +SKIP
     """
-    write_image(path, overlay_mask(image, mask, **kwargs))
+    write_image(path, overlay_mask(image, mask, **kwargs), compress_level=compress_level)
 
 
 def draw_boundaries(

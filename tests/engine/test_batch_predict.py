@@ -76,6 +76,17 @@ def test_predict_batch_equals_one_image_at_a_time(checkpoint):
     assert predictor.predict_batch([]) == []
 
 
+def test_class_argmax_matches_torch_argmax_with_ties():
+    from seglab.engine.predict import _argmax_classes
+
+    probs = torch.rand(4, 30, 40, generator=torch.Generator().manual_seed(0))
+    probs[2, :5] = probs[1, :5]  # ties go to the lower index, as in argmax
+    probs[:, 5:8] = 0.25
+    labels = _argmax_classes(probs)
+    assert labels.dtype == torch.uint8
+    torch.testing.assert_close(labels.long(), probs.argmax(0), rtol=0, atol=0)
+
+
 def test_batches_workers_and_writer_threads_change_nothing(checkpoint, tmp_path):
     folder = _mixed_folder(tmp_path / "in", 14)
     (folder / "part0" / "broken.jpg").write_bytes(b"not a jpeg")

@@ -71,6 +71,7 @@ def run_grabcut_schedule(
     gamma: float,
     connectivity: int,
     planes: np.ndarray | None = None,
+    fine_band: int | None = None,
 ) -> tuple[np.ndarray, ColorGMM, ColorGMM]:
     """Run GrabCut: ``iters`` iterations, at ``1 / downscale`` resolution when ``downscale > 1``
     followed by ``fine_iters`` at full resolution.
@@ -128,11 +129,42 @@ def run_grabcut_schedule(
     start_trimap = trimap.copy()
     unknown = trimap >= GC_PR_BGD
     start_trimap[unknown] = np.where(upsampled[:height, :width][unknown], GC_PR_FGD, GC_PR_BGD)
+    fine_trimap, frozen = start_trimap, None
+    if fine_band is not None:
+        fine_trimap, frozen = _freeze_outside_band(start_trimap, unknown, fine_band)
     solver = GrabCutSolver(
-        colors, start_trimap, gamma=gamma, connectivity=connectivity, planes=planes
+        colors, fine_trimap, gamma=gamma, connectivity=connectivity, planes=planes
     )
     foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, fine_iters)
-    return solver.trimap, foreground_gmm, background_gmm
+    result = solver.trimap
+    if frozen is not None:
+        result[frozen] = start_trimap[frozen]  # frozen pixels are unknown again, same side
+    return result, foreground_gmm, background_gmm
+
+
+def _freeze_outside_band(
+    trimap: np.ndarray, unknown: np.ndarray, band: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fix the unknown pixels farther than ``band`` px (chessboard) from a label boundary.
+
+    They keep their side and still teach its colour model, but leave the graph; the cut then
+    minimises the full-resolution energy with them held.
+    """
+    from scipy.ndimage import maximum_filter
+
+    foreground = is_foreground(trimap)
+    boundary = np.zeros_like(foreground)
+    vertical = foreground[1:] != foreground[:-1]
+    horizontal = foreground[:, 1:] != foreground[:, :-1]
+    boundary[1:] |= vertical
+    boundary[:-1] |= vertical
+    boundary[:, 1:] |= horizontal
+    boundary[:, :-1] |= horizontal
+    frozen = unknown & ~maximum_filter(boundary, size=2 * band + 1)
+    held = trimap.copy()
+    held[frozen & foreground] = GC_FGD
+    held[frozen & ~foreground] = GC_BGD
+    return held, frozen
 
 
 def block_mean(array: np.ndarray, factor: int) -> np.ndarray:

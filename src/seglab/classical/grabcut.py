@@ -106,6 +106,7 @@ def grabcut(
     downscale: int | None = None,
     fine_iters: int = 3,
     n_init: int = 3,
+    fine_band: int | None = None,
     seed: int | None = 0,
     return_state: bool = False,
     channel_axis: int = -1,
@@ -221,6 +222,7 @@ def grabcut(
             gamma=gamma,
             connectivity=connectivity,
             planes=planes,
+            fine_band=fine_band,
         )
     labels = _labels_from_trimap(trimap)
     if return_state:
