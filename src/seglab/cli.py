@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -414,7 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--skip-existing", action="store_true", help=argparse.SUPPRESS)
     predict.add_argument("--batch-size", type=int, default=8, help="images per network call")
     predict.add_argument(
-        "--workers", type=int, default=2, help="image-decoding processes (0: none)"
+        "--workers",
+        type=int,
+        default=min(2, max(0, (os.cpu_count() or 1) - 1)),
+        help="image-decoding processes (0: decode in the main process; default: up to 2, "
+        "leaving one core to the network)",
     )
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=_cmd_predict)

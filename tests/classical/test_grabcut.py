@@ -24,11 +24,19 @@ from seglab.classical import (
 from seglab.classical._gmm import (
     COVARIANCE_RIDGE,
     ColorGMM,
+    component_moments,
     fit_color_gmm,
+    initial_color_gmm,
     kmeans_labels,
     score_color_gmm,
+    unique_colors,
 )
-from seglab.classical._grabcut_graph import GrabCutSolver, contrast_beta
+from seglab.classical._grabcut_graph import (
+    GrabCutSolver,
+    color_planes,
+    contrast_beta,
+    is_foreground,
+)
 from seglab.classical._grabcut_multiscale import (
     _coarse_trimap,
     auto_downscale,
@@ -444,7 +452,8 @@ def test_score_matches_scipy():
         ]
     )
     mixture, components = score_color_gmm(planes, gmm, likelihood="mixture")
-    np.testing.assert_allclose(mixture, logsumexp(per_component, axis=0), rtol=1e-10)
+    # The log-sum-exp runs its exp in float32 (by design, for speed): exact to ~1e-7 nats.
+    np.testing.assert_allclose(mixture, logsumexp(per_component, axis=0), rtol=0, atol=2e-6)
     np.testing.assert_array_equal(components, per_component.argmax(axis=0))
     best, _ = score_color_gmm(planes, gmm, likelihood="component")
     np.testing.assert_allclose(best, per_component.max(axis=0), rtol=1e-10)
@@ -491,6 +500,42 @@ def test_kmeans_finds_separated_clusters_deterministically():
     np.testing.assert_array_equal(first, second)
     # Same partition up to renaming the clusters.
     assert len(np.unique(np.stack([first, truth]), axis=1).T) == 3
+
+
+def test_distinct_colours_weighted_by_counts_give_the_same_moments():
+    rng = np.random.default_rng(2)
+    planes = rng.integers(0, 4, (3, 5_000)).astype(np.float64) * 60  # 64 distinct colours
+    colors, counts = unique_colors(planes)
+    assert colors.shape == (3, 64) and counts.sum() == 5_000
+    groups = (colors[0] > 90).astype(np.int64)  # any labelling of the colours
+    pixel_groups = (planes[0] > 90).astype(np.int64)
+    weighted = component_moments(colors, groups, 2, counts)
+    plain = component_moments(planes, pixel_groups, 2)
+    for a, b in zip(weighted, plain, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_grouping_fixed_pixels_by_colour_changes_nothing(scene):
+    """The solver's distinct-colour shortcut for fixed pixels gives the same cuts and models."""
+    image, _ = scene
+    trimap = trimap_from_rect(image.shape[:2], disc_rect())
+    trimap[28:36, 28:36] = GC_FGD  # fixed foreground too
+    colors = image.astype(np.float64)
+    gmms = [
+        initial_color_gmm(color_planes(colors)[:, side], 5, np.random.default_rng(0))
+        for side in (is_foreground(trimap.reshape(-1)), ~is_foreground(trimap.reshape(-1)))
+    ]
+    results = []
+    for grouped in (False, True):
+        solver = GrabCutSolver(colors, trimap, gamma=50.0, connectivity=8, integer_colors=grouped)
+        models = solver.run(*gmms, 3)
+        results.append((solver.trimap.copy(), models, solver.energy(*models)))
+    (trimap_a, models_a, energy_a), (trimap_b, models_b, energy_b) = results
+    np.testing.assert_array_equal(trimap_a, trimap_b)
+    for a, b in zip(models_a, models_b, strict=True):
+        np.testing.assert_allclose(a.means, b.means, rtol=1e-9)
+        np.testing.assert_allclose(a.covariances, b.covariances, rtol=1e-9, atol=1e-9)
+    assert energy_a == pytest.approx(energy_b, rel=1e-9)
 
 
 def test_kmeans_with_fewer_colours_than_clusters():

@@ -23,7 +23,13 @@ import maxflow
 import numba
 import numpy as np
 
-from seglab.classical._gmm import ColorGMM, component_moments, gmm_from_moments, score_color_gmm
+from seglab.classical._gmm import (
+    ColorGMM,
+    component_moments,
+    gmm_from_moments,
+    score_color_gmm,
+    unique_colors,
+)
 
 __all__ = ["GrabCutSolver", "color_planes", "contrast_beta", "is_foreground"]
 
@@ -52,6 +58,8 @@ class GrabCutSolver:
         gamma: n-link weight.
         connectivity: 4 or 8.
         planes: ``color_planes(colors)`` when the caller already has it.
+        integer_colors: the colours are integers in [0, 255] (a uint8 image at full
+            resolution), so fixed pixels can be grouped by colour.
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class GrabCutSolver:
         gamma: float,
         connectivity: int,
         planes: np.ndarray | None = None,
+        integer_colors: bool = False,
     ):
         self.trimap = trimap.copy()
         flat = self.trimap.reshape(-1)
@@ -70,8 +79,15 @@ class GrabCutSolver:
         # fixed pixels are only ever scored by their own side's mixture.
         self.unknown = np.flatnonzero(flat >= GC_PR_BGD)
         self.unknown_planes = np.ascontiguousarray(planes[:, self.unknown])
-        self.fixed_fg_planes = np.ascontiguousarray(planes[:, flat == GC_FGD])
-        self.fixed_bg_planes = np.ascontiguousarray(planes[:, flat == GC_BGD])
+        # Fixed pixels are only ever assigned, counted and scored by colour: with integer
+        # colours, each distinct colour once, weighted by its pixel count (exact, and about
+        # 5x less work on photos).
+        self.fixed_fg_planes, self.fixed_fg_counts = _fixed_colors(
+            planes[:, flat == GC_FGD], integer_colors
+        )
+        self.fixed_bg_planes, self.fixed_bg_counts = _fixed_colors(
+            planes[:, flat == GC_BGD], integer_colors
+        )
         self.initial_foreground = flat[self.unknown] == GC_PR_FGD
         node = np.full(flat.shape, -1, dtype=np.int64)
         node[self.unknown] = np.arange(len(self.unknown))
@@ -136,12 +152,13 @@ class GrabCutSolver:
         comparing runs from different starts picks the better local minimum.
         """
         energy = 0.0
-        for planes, gmm in (
-            (self.fixed_fg_planes, foreground_gmm),
-            (self.fixed_bg_planes, background_gmm),
+        for planes, counts, gmm in (
+            (self.fixed_fg_planes, self.fixed_fg_counts, foreground_gmm),
+            (self.fixed_bg_planes, self.fixed_bg_counts, background_gmm),
         ):
             if planes.shape[1]:
-                energy -= score_color_gmm(planes, gmm, likelihood="mixture")[0].sum()
+                log_likelihood = score_color_gmm(planes, gmm, likelihood="mixture")[0]
+                energy -= log_likelihood.sum() if counts is None else log_likelihood @ counts
         if self._unknown_log_likelihoods is None:  # never cut: score the starting labels
             self._unknown_log_likelihoods = (
                 self._score(foreground_gmm)[0],
@@ -185,12 +202,13 @@ class GrabCutSolver:
             fg_components, bg_components = self._unknown_components
         groups = np.where(self.unknown_foreground, fg_components, bg_components + k_fg)
         counts, sums, outer = component_moments(self.unknown_planes, groups, n_groups)
-        for planes, gmm, offset in (
-            (self.fixed_fg_planes, foreground_gmm, 0),
-            (self.fixed_bg_planes, background_gmm, k_fg),
+        for planes, weights, gmm, offset in (
+            (self.fixed_fg_planes, self.fixed_fg_counts, foreground_gmm, 0),
+            (self.fixed_bg_planes, self.fixed_bg_counts, background_gmm, k_fg),
         ):
             if planes.shape[1]:
-                more = component_moments(planes, self._assign(planes, gmm) + offset, n_groups)
+                groups = self._assign(planes, gmm) + offset
+                more = component_moments(planes, groups, n_groups, weights)
                 counts, sums, outer = counts + more[0], sums + more[1], outer + more[2]
         if counts[:k_fg].sum() > 0:
             foreground_gmm = gmm_from_moments(counts[:k_fg], sums[:k_fg], outer[:k_fg])
@@ -221,6 +239,13 @@ class GrabCutSolver:
         self._graph.maxflow(reuse_trees=reuse)
         self._terminal = terminal
         return self._graph.get_grid_segments(nodes)
+
+
+def _fixed_colors(planes: np.ndarray, integer_colors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fixed pixels' colours, grouped into distinct colours with counts when they are integers."""
+    if integer_colors and planes.shape[1] > 0:
+        return unique_colors(planes)
+    return np.ascontiguousarray(planes), None
 
 
 def contrast_beta(colors: np.ndarray, *, diagonal: bool) -> float:

@@ -72,6 +72,7 @@ def run_grabcut_schedule(
     connectivity: int,
     planes: np.ndarray | None = None,
     fine_band: int | None = None,
+    integer_colors: bool = False,
 ) -> tuple[np.ndarray, ColorGMM, ColorGMM]:
     """Run GrabCut: ``iters`` iterations, at ``1 / downscale`` resolution when ``downscale > 1``
     followed by ``fine_iters`` at full resolution.
@@ -89,7 +90,12 @@ def run_grabcut_schedule(
     if coarse is None or is_foreground(coarse).all() or not is_foreground(coarse).any():
         # Nothing to gain, or a coarse trimap that lost a side: plain full resolution.
         solver = GrabCutSolver(
-            colors, trimap, gamma=gamma, connectivity=connectivity, planes=planes
+            colors,
+            trimap,
+            gamma=gamma,
+            connectivity=connectivity,
+            planes=planes,
+            integer_colors=integer_colors,
         )
         foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, iters)
         return solver.trimap, foreground_gmm, background_gmm
@@ -133,7 +139,12 @@ def run_grabcut_schedule(
     if fine_band is not None:
         fine_trimap, frozen = _freeze_outside_band(start_trimap, unknown, fine_band)
     solver = GrabCutSolver(
-        colors, fine_trimap, gamma=gamma, connectivity=connectivity, planes=planes
+        colors,
+        fine_trimap,
+        gamma=gamma,
+        connectivity=connectivity,
+        planes=planes,
+        integer_colors=integer_colors,
     )
     foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, fine_iters)
     result = solver.trimap

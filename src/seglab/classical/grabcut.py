@@ -223,6 +223,7 @@ def grabcut(
             connectivity=connectivity,
             planes=planes,
             fine_band=fine_band,
+            integer_colors=_integer_valued(colors),
         )
     labels = _labels_from_trimap(trimap)
     if return_state:
@@ -408,6 +409,11 @@ def _as_rgb(image: np.ndarray, channel_axis: int) -> np.ndarray:
             f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]"
         )
     return np.ascontiguousarray(colors)
+
+
+def _integer_valued(colors: np.ndarray) -> bool:
+    """True for the colours of a uint8 image (or any image whose values are whole numbers)."""
+    return bool(np.array_equal(colors, np.round(colors)))
 
 
 def _check_trimap(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
