@@ -406,6 +406,31 @@ def test_several_starts_keep_the_lowest_energy(monkeypatch):
     np.testing.assert_array_equal((fine_start % 2 == 1)[unknown], upsampled[unknown])
 
 
+def test_fine_band_only_relabels_pixels_near_the_coarse_boundary(monkeypatch):
+    import seglab.classical._grabcut_multiscale as multiscale
+
+    image, truth = disc_scene(size=120, radius=30, seed=3)
+    rect = disc_rect(120, 30, margin=20)
+    frozen_sets = []
+    original = multiscale._freeze_outside_band
+
+    def record(trimap, unknown, band):
+        held, frozen = original(trimap, unknown, band)
+        frozen_sets.append((trimap.copy(), held, frozen))
+        return held, frozen
+
+    monkeypatch.setattr(multiscale, "_freeze_outside_band", record)
+    labels = grabcut(image, rect=rect, downscale=2, fine_band=3)
+    ((start, held, frozen),) = frozen_sets
+    assert frozen.any() and (~frozen & (start >= GC_PR_BGD)).any()
+    # Frozen pixels are hard constraints in the fine graph, on their coarse side ...
+    assert set(np.unique(held[frozen])) <= {GC_BGD, GC_FGD}
+    np.testing.assert_array_equal(held[frozen] == GC_FGD, start[frozen] == GC_PR_FGD)
+    # ... and keep that side in the result, which is still a good segmentation.
+    np.testing.assert_array_equal(labels[frozen], (start[frozen] == GC_PR_FGD).astype(np.uint8))
+    assert iou(labels, truth) > 0.95
+
+
 def test_continuing_from_a_state_makes_no_fresh_starts():
     image, truth = disc_scene(size=120, radius=30, seed=3)
     rect = disc_rect(120, 30, margin=20)
@@ -618,6 +643,7 @@ def test_rect_covering_the_image_has_no_background(scene):
         ({"rect": (1, 1, 9, 9), "fine_iters": 0}, "fine_iters must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "downscale": 0}, "downscale must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "n_init": 0}, "n_init must be an integer >= 1"),
+        ({"rect": (1, 1, 9, 9), "fine_band": 0}, "fine_band must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "gamma": 0.0}, "gamma must be > 0"),
         ({"rect": (1, 1, 9, 9), "connectivity": 6}, "unknown connectivity 6; valid choices: 4, 8"),
     ],

@@ -5,7 +5,8 @@ start poor, the t-links are ambiguous, and Boykov-Kolmogorov has to push flow al
 paths. The schedule here spends those early iterations on an image shrunk ``f`` times, where
 the graph has ``f**2`` times fewer nodes, and then runs full-resolution iterations over the
 whole unknown region from the coarse labels and colour models. Nothing is frozen at full
-resolution: the last iterations minimise exactly the full-resolution GrabCut energy.
+resolution (unless ``fine_band`` asks for it): the last iterations minimise exactly the
+full-resolution GrabCut energy.
 
 Coarse-scale energy. A coarse pixel stands for ``f**2`` pixels and a coarse boundary edge for
 about ``f`` pixel edges, so dividing the full-resolution energy by ``f**2`` leaves the data

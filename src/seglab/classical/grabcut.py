@@ -104,8 +104,8 @@ def grabcut(
     gamma: float = 50.0,
     connectivity: int = 8,
     downscale: int | None = None,
-    fine_iters: int = 3,
-    n_init: int = 3,
+    fine_iters: int = 2,
+    n_init: int = 2,
     fine_band: int | None = None,
     seed: int | None = 0,
     return_state: bool = False,
@@ -142,6 +142,11 @@ def grabcut(
             ``downscale`` is 1).
         n_init: coarse-stage runs from different k-means starts; the lowest-energy one is
             kept. Ignored when ``downscale`` is 1 or when continuing from ``state``.
+        fine_band: if set, the full-resolution iterations only re-label unknown pixels within
+            this many pixels of the coarse boundary; the others keep their coarse side (and
+            still teach its colour model). About 1.4x faster on rectangles, but on the GrabCut
+            database a band of 16 raised the rectangle error from 9.8 % to 10.3 % (3 seeds),
+            so it is off by default.
         seed: seed of the k-means starts; the same seed gives the same result. ``None`` draws
             fresh entropy.
         return_state: also return the :class:`GrabCutState`, for :func:`refine_grabcut`.
@@ -156,8 +161,8 @@ def grabcut(
             ``rect`` and ``mask``; a rectangle that is empty, outside the image or covering it;
             a mask of the wrong shape or with values outside {0, 1, 2, 3}; no foreground or
             no background candidates; bad ``iters``, ``n_components``, ``gamma``,
-            ``connectivity``, ``downscale``, ``fine_iters`` or ``n_init``; a ``state`` for
-            another image size.
+            ``connectivity``, ``downscale``, ``fine_iters``, ``n_init`` or ``fine_band``; a
+            ``state`` for another image size.
 
     Example:
         >>> import numpy as np
@@ -168,11 +173,15 @@ def grabcut(
         400
     """
     colors = _as_rgb(image, channel_axis)
+    # uint8 colours are whole numbers: fixed pixels can then be grouped by distinct colour.
+    integer_colors = np.asarray(image).dtype == np.uint8
     height, width = colors.shape[:2]
     _check_int("iters", iters, 0)
     _check_int("n_components", n_components, 1)
     _check_int("fine_iters", fine_iters, 1)
     _check_int("n_init", n_init, 1)
+    if fine_band is not None:
+        _check_int("fine_band", fine_band, 1)
     if downscale is not None:
         _check_int("downscale", downscale, 1)
     if not gamma > 0:
@@ -223,7 +232,7 @@ def grabcut(
             connectivity=connectivity,
             planes=planes,
             fine_band=fine_band,
-            integer_colors=_integer_valued(colors),
+            integer_colors=integer_colors,
         )
     labels = _labels_from_trimap(trimap)
     if return_state:
@@ -409,11 +418,6 @@ def _as_rgb(image: np.ndarray, channel_axis: int) -> np.ndarray:
             f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]"
         )
     return np.ascontiguousarray(colors)
-
-
-def _integer_valued(colors: np.ndarray) -> bool:
-    """True for the colours of a uint8 image (or any image whose values are whole numbers)."""
-    return bool(np.array_equal(colors, np.round(colors)))
 
 
 def _check_trimap(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
