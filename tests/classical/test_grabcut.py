@@ -24,6 +24,7 @@ from seglab.classical import (
 from seglab.classical._gmm import (
     COVARIANCE_RIDGE,
     ColorGMM,
+    ColorIndex,
     component_moments,
     fit_color_gmm,
     initial_color_gmm,
@@ -551,8 +552,8 @@ def test_grouping_fixed_pixels_by_colour_changes_nothing(scene):
         for side in (is_foreground(trimap.reshape(-1)), ~is_foreground(trimap.reshape(-1)))
     ]
     results = []
-    for grouped in (False, True):
-        solver = GrabCutSolver(colors, trimap, gamma=50.0, connectivity=8, integer_colors=grouped)
+    for index in (None, ColorIndex.of(color_planes(colors))):
+        solver = GrabCutSolver(colors, trimap, gamma=50.0, connectivity=8, color_index=index)
         models = solver.run(*gmms, 3)
         results.append((solver.trimap.copy(), models, solver.energy(*models)))
     (trimap_a, models_a, energy_a), (trimap_b, models_b, energy_b) = results
@@ -561,6 +562,28 @@ def test_grouping_fixed_pixels_by_colour_changes_nothing(scene):
         np.testing.assert_allclose(a.means, b.means, rtol=1e-9)
         np.testing.assert_allclose(a.covariances, b.covariances, rtol=1e-9, atol=1e-9)
     assert energy_a == pytest.approx(energy_b, rel=1e-9)
+
+
+def test_weighted_kmeans_on_distinct_colours_equals_kmeans_on_pixels():
+    """Same centres from the same start: Lloyd on counts-weighted colours = Lloyd on pixels."""
+    import seglab.classical._gmm as gmm_module
+
+    rng = np.random.default_rng(6)
+    planes = np.round(rng.normal(100, 3, (3, 30_000))).clip(0, 255)
+    colors, counts = unique_colors(planes)
+    assert colors.shape[1] < 30_000 / 4
+    start = np.array([[95.0, 95, 95], [105, 105, 105], [100, 90, 110]])
+    results = []
+    for samples, weights in ((planes, np.ones(planes.shape[1])), (colors, counts)):
+        centres = start.copy()
+        labels = np.empty(samples.shape[1], dtype=np.int64)
+        for _ in range(5):
+            gmm_module._nearest_centre(samples, centres, labels)
+            gmm_module._update_centres(samples, weights, labels, centres)
+        results.append(centres)
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-9)
+    labels = kmeans_labels(colors, 3, np.random.default_rng(0), weights=counts)
+    assert labels.shape == (colors.shape[1],) and set(np.unique(labels)) <= {0, 1, 2}
 
 
 def test_kmeans_with_fewer_colours_than_clusters():

@@ -23,6 +23,7 @@ __all__ = [
     "ColorGMM",
     "component_moments",
     "unique_colors",
+    "ColorIndex",
     "fit_color_gmm",
     "gmm_from_moments",
     "initial_color_gmm",
@@ -84,44 +85,70 @@ class ColorGMM:
         return int(self.weights.shape[0])
 
 
-def initial_color_gmm(planes: np.ndarray, n_components: int, rng: np.random.Generator) -> ColorGMM:
+def initial_color_gmm(
+    planes: np.ndarray,
+    n_components: int,
+    rng: np.random.Generator,
+    *,
+    counts: np.ndarray | None = None,
+) -> ColorGMM:
     """The starting mixture of one side: k-means clusters, each learned as a component.
 
     Args:
-        planes: ``(3, N)`` colour planes of the side's pixels, ``N >= 1``.
+        planes: ``(3, N)`` colour planes of the side's pixels, ``N >= 1``; with ``counts``,
+            the side's distinct colours (:meth:`ColorIndex.histogram`).
         n_components: number of components ``K``.
         rng: source of the k-means draws.
+        counts: ``(N,)`` pixels per distinct colour, or None.
     """
     planes = np.ascontiguousarray(planes, dtype=np.float64)
-    return fit_color_gmm(planes, kmeans_labels(planes, n_components, rng), n_components)
+    labels = kmeans_labels(planes, n_components, rng, weights=counts)
+    return gmm_from_moments(*component_moments(planes, labels, n_components, counts))
 
 
-def kmeans_labels(planes: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray:
+def kmeans_labels(
+    planes: np.ndarray,
+    n_components: int,
+    rng: np.random.Generator,
+    *,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Cluster colours with k-means++ and Lloyd iterations, as OpenCV's GrabCut start does.
 
     Args:
         planes: ``(3, N)`` float64 colour planes, ``N >= 1``.
         n_components: number of clusters ``K``.
         rng: source of the k-means++ draws (and of the subset on large inputs).
+        weights: optional ``(N,)`` pixel count of each sample (distinct colours). Weighted
+            Lloyd iterations on distinct colours are exactly the iterations on their pixels,
+            and the k-means++ subset is drawn in proportion to the counts, which is how a
+            uniform draw of pixels picks colours.
 
     Returns:
         ``(N,)`` int64 cluster index of each sample, in ``0 .. K-1``.
     """
     count = planes.shape[1]
     samples = planes
-    if count > KMEANS_MAX_SAMPLES:
+    if weights is None and count > KMEANS_MAX_SAMPLES:
         # Drawn with replacement: cheaper than a permutation, and duplicates do no harm here.
         samples = np.ascontiguousarray(planes[:, rng.integers(0, count, KMEANS_MAX_SAMPLES)])
     # k-means++ only needs to spread the starting centres, so it draws them from a subset.
     seeding = samples
-    if samples.shape[1] > KMEANS_SEEDING_SAMPLES:
+    if weights is not None:
+        if weights.sum() > KMEANS_SEEDING_SAMPLES:
+            picks = rng.choice(count, KMEANS_SEEDING_SAMPLES, p=weights / weights.sum())
+        else:  # as many draws as pixels, as the unweighted path seeds from all of them
+            picks = np.repeat(np.arange(count), weights.astype(np.int64))
+        seeding = np.ascontiguousarray(planes[:, picks])
+    elif samples.shape[1] > KMEANS_SEEDING_SAMPLES:
         picks = rng.integers(0, samples.shape[1], KMEANS_SEEDING_SAMPLES)
         seeding = np.ascontiguousarray(samples[:, picks])
     centres = _kmeans_plus_plus(seeding, n_components, rng)
+    sample_weights = np.ones(samples.shape[1]) if weights is None else weights
     labels = np.empty(samples.shape[1], dtype=np.int64)
     for _ in range(KMEANS_ITERATIONS):
         _nearest_centre(samples, centres, labels)
-        _update_centres(samples, labels, centres)
+        _update_centres(samples, sample_weights, labels, centres)
     if samples is not planes:
         labels = np.empty(count, dtype=np.int64)
     _nearest_centre(planes, centres, labels)
@@ -144,16 +171,17 @@ def _kmeans_plus_plus(planes: np.ndarray, k: int, rng: np.random.Generator) -> n
 
 
 @numba.njit(cache=True, nogil=True)
-def _update_centres(planes, labels, centres):  # pragma: no cover - compiled
+def _update_centres(planes, weights, labels, centres):  # pragma: no cover - compiled
     k = centres.shape[0]
     counts = np.zeros(k)
     sums = np.zeros((k, 3))
     for i in range(planes.shape[1]):
         c = labels[i]
-        counts[c] += 1.0
-        sums[c, 0] += planes[0, i]
-        sums[c, 1] += planes[1, i]
-        sums[c, 2] += planes[2, i]
+        w = weights[i]
+        counts[c] += w
+        sums[c, 0] += w * planes[0, i]
+        sums[c, 1] += w * planes[1, i]
+        sums[c, 2] += w * planes[2, i]
     for c in range(k):
         if counts[c] > 0:  # an empty cluster keeps its centre rather than becoming NaN
             centres[c, 0] = sums[c, 0] / counts[c]
@@ -215,25 +243,49 @@ def component_moments(
     return _moments(planes, labels, weights, n_groups)
 
 
-def unique_colors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct colours and how many samples have each.
+@dataclass(frozen=True)
+class ColorIndex:
+    """The distinct colours of an integer-valued image and which one each pixel has.
 
     Natural photos repeat colours a lot (the fixed background of a GrabCut database image has
-    2-44 % distinct colours, median 20 %), so scoring and moments over the distinct colours,
-    weighted by their counts, give the same sums for a fraction of the work.
+    2-44 % distinct colours, median 20 %). Moments, component assignment and k-means over the
+    distinct colours of a pixel set, weighted by their counts, give the same sums as over its
+    pixels for a fraction of the work. One sort per image; each pixel set is then a
+    ``bincount``.
 
-    Args:
-        planes: ``(3, N)`` float64 colour planes holding integers in [0, 255] (the caller
-            checks: colours of a uint8 image, not block means).
-
-    Returns:
-        ``(3, M)`` distinct colours (in packed-RGB order) and ``(M,)`` float64 counts.
+    Attributes:
+        palette: ``(3, M)`` float64 distinct colours.
+        inverse: ``(N,)`` index into ``palette`` of each pixel.
     """
-    integers = planes.astype(np.int32)
-    packed = (integers[0] << 16) | (integers[1] << 8) | integers[2]
-    values, counts = np.unique(packed, return_counts=True)
-    colors = np.stack([values >> 16, (values >> 8) & 255, values & 255]).astype(np.float64)
-    return np.ascontiguousarray(colors), counts.astype(np.float64)
+
+    palette: np.ndarray
+    inverse: np.ndarray
+
+    @classmethod
+    def of(cls, planes: np.ndarray) -> ColorIndex:
+        """Index ``(3, N)`` planes holding integers in [0, 255] (a uint8 image's colours)."""
+        integers = planes.astype(np.int32)
+        packed = (integers[0] << 16) | (integers[1] << 8) | integers[2]
+        values, inverse = np.unique(packed, return_inverse=True)
+        palette = np.stack([values >> 16, (values >> 8) & 255, values & 255]).astype(np.float64)
+        return cls(np.ascontiguousarray(palette), inverse.reshape(-1))
+
+    def histogram(self, selection: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct colours of the selected pixels (a ``(N,)`` bool mask; None: all).
+
+        Returns:
+            ``(3, m)`` colours and ``(m,)`` float64 pixel counts, every count >= 1.
+        """
+        chosen = self.inverse if selection is None else self.inverse[selection]
+        counts = np.bincount(chosen, minlength=self.palette.shape[1])
+        present = counts > 0
+        return np.ascontiguousarray(self.palette[:, present]), counts[present].astype(np.float64)
+
+
+def unique_colors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct colours of ``(3, N)`` integer-valued planes and their counts (see
+    :class:`ColorIndex`)."""
+    return ColorIndex.of(planes).histogram()
 
 
 def gmm_from_moments(counts: np.ndarray, sums: np.ndarray, outer: np.ndarray) -> ColorGMM:

@@ -25,10 +25,10 @@ import numpy as np
 
 from seglab.classical._gmm import (
     ColorGMM,
+    ColorIndex,
     component_moments,
     gmm_from_moments,
     score_color_gmm,
-    unique_colors,
 )
 
 __all__ = ["GrabCutSolver", "color_planes", "contrast_beta", "is_foreground"]
@@ -58,8 +58,8 @@ class GrabCutSolver:
         gamma: n-link weight.
         connectivity: 4 or 8.
         planes: ``color_planes(colors)`` when the caller already has it.
-        integer_colors: the colours are integers in [0, 255] (a uint8 image at full
-            resolution), so fixed pixels can be grouped by colour.
+        color_index: the :class:`ColorIndex` of ``colors`` (uint8 images at full
+            resolution), to handle fixed pixels by distinct colour.
     """
 
     def __init__(
@@ -70,7 +70,7 @@ class GrabCutSolver:
         gamma: float,
         connectivity: int,
         planes: np.ndarray | None = None,
-        integer_colors: bool = False,
+        color_index: ColorIndex | None = None,
     ):
         self.trimap = trimap.copy()
         flat = self.trimap.reshape(-1)
@@ -79,14 +79,14 @@ class GrabCutSolver:
         # fixed pixels are only ever scored by their own side's mixture.
         self.unknown = np.flatnonzero(flat >= GC_PR_BGD)
         self.unknown_planes = np.ascontiguousarray(planes[:, self.unknown])
-        # Fixed pixels are only ever assigned, counted and scored by colour: with integer
-        # colours, each distinct colour once, weighted by its pixel count (exact, and about
-        # 5x less work on photos).
+        # Fixed pixels are only ever assigned, counted and scored by colour: with a colour
+        # index, each distinct colour once, weighted by its pixel count (exact, and about 5x
+        # less work on photos).
         self.fixed_fg_planes, self.fixed_fg_counts = _fixed_colors(
-            planes[:, flat == GC_FGD], integer_colors
+            planes, flat == GC_FGD, color_index
         )
         self.fixed_bg_planes, self.fixed_bg_counts = _fixed_colors(
-            planes[:, flat == GC_BGD], integer_colors
+            planes, flat == GC_BGD, color_index
         )
         self.initial_foreground = flat[self.unknown] == GC_PR_FGD
         node = np.full(flat.shape, -1, dtype=np.int64)
@@ -241,11 +241,13 @@ class GrabCutSolver:
         return self._graph.get_grid_segments(nodes)
 
 
-def _fixed_colors(planes: np.ndarray, integer_colors: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Fixed pixels' colours, grouped into distinct colours with counts when they are integers."""
-    if integer_colors and planes.shape[1] > 0:
-        return unique_colors(planes)
-    return np.ascontiguousarray(planes), None
+def _fixed_colors(
+    planes: np.ndarray, selection: np.ndarray, color_index: ColorIndex | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Colours of the selected pixels: distinct colours with counts when indexed."""
+    if color_index is not None:
+        return color_index.histogram(selection)
+    return np.ascontiguousarray(planes[:, selection]), None
 
 
 def contrast_beta(colors: np.ndarray, *, diagonal: bool) -> float:

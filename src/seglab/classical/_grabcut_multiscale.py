@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from seglab.classical._gmm import ColorGMM, initial_color_gmm
+from seglab.classical._gmm import ColorGMM, ColorIndex, initial_color_gmm
 from seglab.classical._grabcut_graph import (
     GC_BGD,
     GC_FGD,
@@ -73,7 +73,7 @@ def run_grabcut_schedule(
     connectivity: int,
     planes: np.ndarray | None = None,
     fine_band: int | None = None,
-    integer_colors: bool = False,
+    color_index: ColorIndex | None = None,
 ) -> tuple[np.ndarray, ColorGMM, ColorGMM]:
     """Run GrabCut: ``iters`` iterations, at ``1 / downscale`` resolution when ``downscale > 1``
     followed by ``fine_iters`` at full resolution.
@@ -96,7 +96,7 @@ def run_grabcut_schedule(
             gamma=gamma,
             connectivity=connectivity,
             planes=planes,
-            integer_colors=integer_colors,
+            color_index=color_index,
         )
         foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, iters)
         return solver.trimap, foreground_gmm, background_gmm
@@ -145,7 +145,7 @@ def run_grabcut_schedule(
         gamma=gamma,
         connectivity=connectivity,
         planes=planes,
-        integer_colors=integer_colors,
+        color_index=color_index,
     )
     foreground_gmm, background_gmm = solver.run(foreground_gmm, background_gmm, fine_iters)
     result = solver.trimap

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seglab.classical._gmm import ColorGMM, initial_color_gmm
+from seglab.classical._gmm import ColorGMM, ColorIndex, initial_color_gmm
 from seglab.classical._grabcut_graph import (
     GC_BGD,
     GC_FGD,
@@ -173,8 +173,6 @@ def grabcut(
         400
     """
     colors = _as_rgb(image, channel_axis)
-    # uint8 colours are whole numbers: fixed pixels can then be grouped by distinct colour.
-    integer_colors = np.asarray(image).dtype == np.uint8
     height, width = colors.shape[:2]
     _check_int("iters", iters, 0)
     _check_int("n_components", n_components, 1)
@@ -209,10 +207,14 @@ def grabcut(
 
     rng = np.random.default_rng(seed)
     planes = color_planes(colors)
+    # uint8 colours are whole numbers: pixel sets can be handled by distinct colour.
+    color_index = ColorIndex.of(planes) if np.asarray(image).dtype == np.uint8 else None
     if state is None:
         foreground = is_foreground(trimap.reshape(-1))
-        foreground_gmm = initial_color_gmm(planes[:, foreground], n_components, rng)
-        background_gmm = initial_color_gmm(planes[:, ~foreground], n_components, rng)
+        foreground_gmm, background_gmm = (
+            _initial_gmm(planes, side, color_index, n_components, rng)
+            for side in (foreground, ~foreground)
+        )
     else:
         foreground_gmm, background_gmm = state.foreground_gmm, state.background_gmm
 
@@ -232,7 +234,7 @@ def grabcut(
             connectivity=connectivity,
             planes=planes,
             fine_band=fine_band,
-            integer_colors=integer_colors,
+            color_index=color_index,
         )
     labels = _labels_from_trimap(trimap)
     if return_state:
@@ -418,6 +420,20 @@ def _as_rgb(image: np.ndarray, channel_axis: int) -> np.ndarray:
             f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]"
         )
     return np.ascontiguousarray(colors)
+
+
+def _initial_gmm(
+    planes: np.ndarray,
+    side: np.ndarray,
+    color_index: ColorIndex | None,
+    n_components: int,
+    rng: np.random.Generator,
+) -> ColorGMM:
+    """k-means start of one side's mixture, over its distinct colours when indexed."""
+    if color_index is None:
+        return initial_color_gmm(planes[:, side], n_components, rng)
+    colors, counts = color_index.histogram(side)
+    return initial_color_gmm(colors, n_components, rng, counts=counts)
 
 
 def _check_trimap(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

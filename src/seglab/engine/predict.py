@@ -33,6 +33,7 @@ from seglab.io import read_image, write_mask
 __all__ = [
     "DEFAULT_WEIGHTS",
     "IMAGE_EXTENSIONS",
+    "OutputPlan",
     "Predictor",
     "PredictionSummary",
     "default_checkpoint",

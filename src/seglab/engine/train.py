@@ -323,7 +323,7 @@ def _train(
                     logits = step_model(images)
                     loss = loss_fn(logits.float(), targets)
                 # The mean over processes: every process sees a NaN anywhere and stops.
-                batch_loss_sum, batch_size = context.sum(
+                batch_loss_sum, batch_images = context.sum(
                     loss.item() * images.shape[0], images.shape[0]
                 )
                 if not math.isfinite(batch_loss_sum):
@@ -340,7 +340,7 @@ def _train(
                 scaler.step(optimizer)
                 scaler.update()
                 running += batch_loss_sum
-                seen += int(batch_size)
+                seen += int(batch_images)
                 batch_bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{lr:.2e}")
             train_seconds = time.perf_counter() - epoch_start
             train_cpu_seconds = time.process_time() - epoch_cpu
