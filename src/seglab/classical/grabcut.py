@@ -104,7 +104,7 @@ def grabcut(
     gamma: float = 50.0,
     connectivity: int = 8,
     downscale: int | None = None,
-    fine_iters: int = 2,
+    fine_iters: int = 1,
     n_init: int = 2,
     fine_band: int | None = None,
     seed: int | None = 0,
