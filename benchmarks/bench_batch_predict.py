@@ -28,9 +28,9 @@ SETTINGS = [
     # (label, batch_size, workers, writers, run on the whole folder too)
     ("one image at a time (batch 1, no workers, no writer threads)", 1, 0, 0, False),
     ("batch 8", 8, 0, 0, False),
-    ("batch 8 + 2 writer threads", 8, 0, 2, False),
-    ("batch 8 + 1 decode worker + 2 writer threads (CLI default on 2 cores)", 8, 1, 2, True),
-    ("batch 8 + 2 decode workers + 2 writer threads", 8, 2, 2, False),
+    ("batch 8 + 2 writer threads (CLI default on 2 cores)", 8, 0, 2, True),
+    ("batch 8 + 1 decode worker + 2 writer threads", 8, 1, 2, False),
+    ("batch 8 + 2 decode workers + 2 writer threads (CLI default on 4+ cores)", 8, 2, 2, False),
 ]
 
 

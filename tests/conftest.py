@@ -89,3 +89,23 @@ def pet_dataset(tmp_path: Path) -> Path:
         "#Image CLASS-ID SPECIES BREED ID\n" + "\n".join(lines) + "\n"
     )
     return root
+
+
+@pytest.fixture
+def torchrun_command():
+    """``torchrun_command(*args)``: the command line of a 2-process CPU torchrun job."""
+
+    def command(*args: str) -> list[str]:
+        import sys
+
+        return [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            *args,
+        ]
+
+    return command

@@ -417,9 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--workers",
         type=int,
-        default=min(2, max(0, (os.cpu_count() or 1) - 1)),
+        default=min(2, max(0, (os.cpu_count() or 1) - 2)),
         help="image-decoding processes (0: decode in the main process; default: up to 2, "
-        "leaving one core to the network)",
+        "none on 2 cores, where the writer threads already use the second core)",
     )
     predict.add_argument("--quiet", action="store_true")
     predict.set_defaults(handler=_cmd_predict)

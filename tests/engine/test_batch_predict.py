@@ -176,28 +176,16 @@ def test_killed_cli_run_resumes_to_the_same_outputs(checkpoint, tmp_path):
         np.testing.assert_array_equal(got[name], mask, err_msg=name)
 
 
-def test_torchrun_shards_a_folder_over_two_processes(checkpoint, tmp_path):
+def test_torchrun_shards_a_folder_over_two_processes(checkpoint, tmp_path, torchrun_command):
     folder = _mixed_folder(tmp_path / "in", 12)
     args = [str(folder), "--checkpoint", str(checkpoint), "--workers", "0", "--no-overlay"]
     subprocess.run(
         _predict_cli(*args, "--out", str(tmp_path / "one")), check=True, env=ENV, timeout=600
     )
     finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "seglab",
-            "predict",
-            *args,
-            "--out",
-            str(tmp_path / "two"),
-            "--quiet",
-        ],
+        torchrun_command(
+            "-m", "seglab", "predict", *args, "--out", str(tmp_path / "two"), "--quiet"
+        ),
         check=True,
         env=ENV,
         timeout=600,

@@ -198,19 +198,9 @@ def _train_args(data: Path, epochs: int) -> list[str]:
     ]
 
 
-def _torchrun(*args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        *args,
-    ]
-
-
-def test_torchrun_two_processes_match_one_and_only_rank_zero_writes(folder_dataset, tmp_path):
+def test_torchrun_two_processes_match_one_and_only_rank_zero_writes(
+    folder_dataset, tmp_path, torchrun_command
+):
     epochs = 2
     args = [*_train_args(folder_dataset, epochs), "--no-augment"]
     one, two, record = tmp_path / "one", tmp_path / "two", tmp_path / "record"
@@ -222,7 +212,7 @@ def test_torchrun_two_processes_match_one_and_only_rank_zero_writes(folder_datas
         timeout=600,
     )
     finished = subprocess.run(
-        _torchrun(str(HELPERS), str(record), *args, "--out", str(two)),
+        torchrun_command(str(HELPERS), str(record), *args, "--out", str(two)),
         check=True,
         env=ENV,
         timeout=600,
@@ -251,20 +241,22 @@ def test_torchrun_two_processes_match_one_and_only_rank_zero_writes(folder_datas
     assert a[0]["train_loss"] > a[-1]["train_loss"]  # it learned something
 
 
-def test_torchrun_resume_after_kill_matches_uninterrupted_run(folder_dataset, tmp_path):
+def test_torchrun_resume_after_kill_matches_uninterrupted_run(
+    folder_dataset, tmp_path, torchrun_command
+):
     """SIGKILL every process of a 2-process run, resume it with torchrun, compare the weights."""
     epochs = 4
     args = _train_args(folder_dataset, epochs)
     full, cut = tmp_path / "full", tmp_path / "cut"
     subprocess.run(
-        _torchrun("-m", "seglab", "train", *args, "--out", str(full)),
+        torchrun_command("-m", "seglab", "train", *args, "--out", str(full)),
         check=True,
         env=ENV,
         timeout=600,
         capture_output=True,
     )
     process = subprocess.Popen(
-        _torchrun("-m", "seglab", "train", *args, "--out", str(cut)),
+        torchrun_command("-m", "seglab", "train", *args, "--out", str(cut)),
         env=ENV,
         start_new_session=True,  # its own process group: the kill reaches every worker
         stdout=subprocess.DEVNULL,
@@ -284,7 +276,7 @@ def test_torchrun_resume_after_kill_matches_uninterrupted_run(folder_dataset, tm
     assert 2 <= interrupted_at < epochs
 
     subprocess.run(
-        _torchrun("-m", "seglab", "train", *args, "--out", str(cut), "--resume"),
+        torchrun_command("-m", "seglab", "train", *args, "--out", str(cut), "--resume"),
         check=True,
         env=ENV,
         timeout=600,
@@ -297,11 +289,11 @@ def test_torchrun_resume_after_kill_matches_uninterrupted_run(folder_dataset, tm
     assert [row["epoch"] for row in b["history"]] == list(range(1, epochs + 1))
 
 
-def test_uneven_global_batch_is_refused(folder_dataset, tmp_path):
+def test_uneven_global_batch_is_refused(folder_dataset, tmp_path, torchrun_command):
     args = _train_args(folder_dataset, 1)
     args[args.index("--batch-size") + 1] = "3"
     finished = subprocess.run(
-        _torchrun("-m", "seglab", "train", *args, "--out", str(tmp_path / "run")),
+        torchrun_command("-m", "seglab", "train", *args, "--out", str(tmp_path / "run")),
         env=ENV,
         timeout=600,
         capture_output=True,
