@@ -346,9 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--deterministic", action="store_true")
     train.add_argument("--val-fraction", type=float, default=0.1)
     train.add_argument(
+        "--best-metric",
         "--monitor",
+        dest="monitor",
         default="miou",
         choices=("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accuracy", "loss"),
+        help="validation metric that picks best.pt and drives --patience. Under torchrun write "
+        "--best-metric: torchrun's own parser takes --monitor for its --monitor-interval",
     )
     train.add_argument(
         "--patience", type=int, default=None, help="early-stopping patience (epochs)"

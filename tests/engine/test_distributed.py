@@ -194,6 +194,9 @@ def _train_args(data: Path, epochs: int) -> list[str]:
         "--loss",
         "ce",
         "--sync-bn",
+        # torchrun's own parser would take "--monitor" for its --monitor-interval.
+        "--best-metric",
+        "miou",
         "--quiet",
     ]
 
