@@ -30,7 +30,6 @@ from seglab.classical._gmm import (
     initial_color_gmm,
     kmeans_labels,
     score_color_gmm,
-    unique_colors,
 )
 from seglab.classical._grabcut_graph import (
     GrabCutSolver,
@@ -531,7 +530,7 @@ def test_kmeans_finds_separated_clusters_deterministically():
 def test_distinct_colours_weighted_by_counts_give_the_same_moments():
     rng = np.random.default_rng(2)
     planes = rng.integers(0, 4, (3, 5_000)).astype(np.float64) * 60  # 64 distinct colours
-    colors, counts = unique_colors(planes)
+    colors, counts = ColorIndex.of(planes).histogram()
     assert colors.shape == (3, 64) and counts.sum() == 5_000
     groups = (colors[0] > 90).astype(np.int64)  # any labelling of the colours
     pixel_groups = (planes[0] > 90).astype(np.int64)
@@ -570,7 +569,7 @@ def test_weighted_kmeans_on_distinct_colours_equals_kmeans_on_pixels():
 
     rng = np.random.default_rng(6)
     planes = np.round(rng.normal(100, 3, (3, 30_000))).clip(0, 255)
-    colors, counts = unique_colors(planes)
+    colors, counts = ColorIndex.of(planes).histogram()
     assert colors.shape[1] < 30_000 / 4
     start = np.array([[95.0, 95, 95], [105, 105, 105], [100, 90, 110]])
     results = []

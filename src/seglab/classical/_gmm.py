@@ -22,7 +22,6 @@ __all__ = [
     "LIKELIHOODS",
     "ColorGMM",
     "component_moments",
-    "unique_colors",
     "ColorIndex",
     "fit_color_gmm",
     "gmm_from_moments",
@@ -233,7 +232,7 @@ def component_moments(
         labels: ``(N,)`` int64 group of each sample, in ``0 .. n_groups - 1``.
         n_groups: number of groups.
         weights: optional ``(N,)`` float64 multiplicity of each sample (e.g. how many pixels
-            share a colour, see :func:`unique_colors`).
+            share a colour, see :class:`ColorIndex`).
 
     Returns:
         ``(n_groups,)`` counts, ``(n_groups, 3)`` sums and ``(n_groups, 3, 3)`` outer sums.
@@ -280,12 +279,6 @@ class ColorIndex:
         counts = np.bincount(chosen, minlength=self.palette.shape[1])
         present = counts > 0
         return np.ascontiguousarray(self.palette[:, present]), counts[present].astype(np.float64)
-
-
-def unique_colors(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct colours of ``(3, N)`` integer-valued planes and their counts (see
-    :class:`ColorIndex`)."""
-    return ColorIndex.of(planes).histogram()
 
 
 def gmm_from_moments(counts: np.ndarray, sums: np.ndarray, outer: np.ndarray) -> ColorGMM:

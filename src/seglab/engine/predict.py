@@ -341,10 +341,6 @@ class _DecodedImages(torch.utils.data.Dataset):
         }
 
 
-def _as_list(items: list[dict]) -> list[dict]:
-    return items
-
-
 def _write_outputs(predictor: Predictor, item: dict, probs: torch.Tensor) -> Path:
     """Resize, label and write one image's outputs; the mask goes last."""
     from seglab.viz import save_overlay
@@ -428,7 +424,7 @@ def predict_files(
         _DecodedImages(plans, predictor, keep_image=overlay),
         batch_size=batch_size,
         num_workers=workers,
-        collate_fn=_as_list,
+        collate_fn=list,  # items of different sizes stay a list of dicts
         # At most prefetch_factor batches per worker wait decoded: memory stays bounded.
         prefetch_factor=2 if workers else None,
     )
