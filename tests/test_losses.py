@@ -435,7 +435,7 @@ def test_get_loss_builds_each_module(batch):
     assert isinstance(combined, CEDiceLoss) and combined.mode == "softmax"
     assert get_loss("bce+dice").mode == "sigmoid"
     torch.testing.assert_close(get_loss("ce+dice")(logits, target), ce_dice_loss(logits, target))
-    assert set(LOSS_NAMES) == {"ce", "bce", "dice", "ce+dice", "bce+dice"}
+    assert set(LOSS_NAMES) == {"ce", "bce", "dice", "ce+dice", "bce+dice", "lovasz", "ce+lovasz"}
 
 
 def test_get_loss_errors():

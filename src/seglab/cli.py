@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from seglab.engine.config import LOSSES
+
 __all__ = ["main", "build_parser"]
 
 
@@ -83,6 +85,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         warmup_epochs=args.warmup_epochs,
         clip_grad=args.clip_grad or None,
+        ema=args.ema,
         class_weights=args.class_weights,
         device=args.device,
         amp=args.amp,
@@ -102,6 +105,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         cache=args.cache,
         augment=not args.no_augment,
+        aug_scale=tuple(args.aug_scale),
+        aug_rotation=args.aug_rotation,
         normalize=args.normalize,
     )
     result = train(config, progress=not args.quiet)
@@ -132,6 +137,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         out=out,
         progress=not args.quiet,
+        tta=args.tta,
     )
     class_names = load_checkpoint(args.checkpoint)["class_names"]
     print(format_metrics_table(metrics, class_names))
@@ -321,13 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=16, help="global batch (split over torchrun processes)"
     )
     train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--loss", default="ce", choices=("ce", "bce", "dice", "ce+dice"))
+    train.add_argument("--loss", default="ce", choices=LOSSES)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--weight-decay", type=float, default=1e-4)
     train.add_argument("--schedule", default="cosine", choices=("cosine", "poly", "constant"))
     train.add_argument("--warmup-epochs", type=float, default=1.0)
     train.add_argument("--clip-grad", type=float, default=1.0, help="max gradient norm (0: off)")
     train.add_argument("--class-weights", type=float, nargs="+", default=None)
+    train.add_argument(
+        "--ema",
+        type=float,
+        default=None,
+        metavar="DECAY",
+        help="validate and save an exponential moving average of the weights (e.g. 0.998)",
+    )
     train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     train.add_argument(
         "--amp",
@@ -373,6 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-workers", type=int, default=0)
     train.add_argument("--cache", default="memory", choices=("memory", "disk", "none"))
     train.add_argument("--no-augment", action="store_true")
+    train.add_argument(
+        "--aug-scale",
+        type=float,
+        nargs=2,
+        default=(0.75, 1.33),
+        metavar=("LOW", "HIGH"),
+        help="range of the random scale factor of the training crops",
+    )
+    train.add_argument(
+        "--aug-rotation", type=float, default=10.0, help="largest random rotation (degrees)"
+    )
     train.add_argument("--normalize", default=None, choices=("imagenet",))
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(handler=_cmd_train)
@@ -388,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override the checkpoint's dataset kind",
     )
     evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument(
+        "--tta", action="store_true", help="average with a horizontal flip, as predict --tta"
+    )
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument(
         "--out", default=None, help="folder for metrics.json (default: next to the checkpoint)"

@@ -19,7 +19,7 @@ Conventions shared by all of them:
   than a device-side assert or a silently wrong loss.
 
 :func:`get_loss` builds a Module from a CLI name (``ce``, ``bce``, ``dice``, ``ce+dice``,
-``bce+dice``).
+``bce+dice``, and the IoU surrogates ``lovasz`` and ``ce+lovasz`` of :mod:`seglab.lovasz`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ __all__ = [
 
 REDUCTIONS = ("mean", "sum", "none")
 DICE_MODES = ("softmax", "sigmoid")
-LOSS_NAMES = ("ce", "bce", "dice", "ce+dice", "bce+dice")
+LOSS_NAMES = ("ce", "bce", "dice", "ce+dice", "bce+dice", "lovasz", "ce+lovasz")
 
 
 # --------------------------------------------------------------------------------------------
@@ -754,7 +754,9 @@ def get_loss(name: str, **kwargs) -> nn.Module:
 
     Names: ``ce`` (:class:`CrossEntropyLoss`), ``bce`` (:class:`BinaryCrossEntropyLoss`),
     ``dice`` (:class:`DiceLoss`), ``ce+dice`` (:class:`CEDiceLoss`, softmax unless ``mode`` is
-    given) and ``bce+dice`` (:class:`CEDiceLoss` with ``mode="sigmoid"``).
+    given), ``bce+dice`` (:class:`CEDiceLoss` with ``mode="sigmoid"``), ``lovasz``
+    (:class:`~seglab.lovasz.LovaszSoftmaxLoss`) and ``ce+lovasz``
+    (:class:`~seglab.lovasz.CELovaszLoss`).
 
     Args:
         name: one of :data:`LOSS_NAMES` (case-insensitive).
@@ -773,6 +775,10 @@ def get_loss(name: str, **kwargs) -> nn.Module:
     if key == "bce+dice":
         if kwargs.setdefault("mode", "sigmoid") != "sigmoid":
             raise ValueError(f"'bce+dice' is the sigmoid loss; got mode={kwargs['mode']!r}")
+    if key in ("lovasz", "ce+lovasz"):
+        from seglab.lovasz import CELovaszLoss, LovaszSoftmaxLoss
+
+        return (LovaszSoftmaxLoss if key == "lovasz" else CELovaszLoss)(**kwargs)
     factory = {
         "ce": CrossEntropyLoss,
         "bce": BinaryCrossEntropyLoss,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,7 +95,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(folder_dataset, tmp_path,
 
 
 def test_resume_after_kill_matches_uninterrupted_run(folder_dataset, tmp_path):
-    """Really interrupt a training subprocess with SIGKILL, resume it, compare the weights."""
+    """Really interrupt a training subprocess with SIGKILL, resume it, compare the weights.
+
+    The run keeps a weight average (``--ema``), so its restore is checked as well.
+    """
     epochs = 4
     args = [
         sys.executable,
@@ -119,6 +123,8 @@ def test_resume_after_kill_matches_uninterrupted_run(folder_dataset, tmp_path):
         "0.25",
         "--warmup-epochs",
         "0",
+        "--ema",
+        "0.9",
         "--quiet",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -146,6 +152,10 @@ def test_resume_after_kill_matches_uninterrupted_run(folder_dataset, tmp_path):
     assert a["epoch"] == b["epoch"] == epochs - 1
     for key, value in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=1e-6, msg=key)
+    # The weight average is restored too, with its update count.
+    assert a["ema"]["updates"] == b["ema"]["updates"] > 0
+    for key, value in a["ema"]["state_dict"].items():
+        torch.testing.assert_close(b["ema"]["state_dict"][key], value, rtol=0, atol=1e-6, msg=key)
     assert [row["epoch"] for row in b["history"]] == list(range(1, epochs + 1))
 
 
@@ -171,7 +181,8 @@ def test_multilabel_pet_head_trains_with_bce(pet_dataset, tmp_path):
     assert state["task"] == "multilabel"
 
 
-def test_ce_on_multilabel_data_is_refused(pet_dataset, tmp_path):
+@pytest.mark.parametrize("loss", ["ce", "lovasz", "ce+lovasz"])
+def test_softmax_losses_on_multilabel_data_are_refused(pet_dataset, tmp_path, loss):
     config = TrainConfig(
         data=str(pet_dataset),
         dataset="oxford-pet",
@@ -181,10 +192,17 @@ def test_ce_on_multilabel_data_is_refused(pet_dataset, tmp_path):
         model_kwargs=TINY_UNET,
         img_size=32,
         epochs=1,
-        loss="ce",
+        loss=loss,
     )
-    with pytest.raises(ValueError, match="loss 'ce' is for exclusive classes"):
+    with pytest.raises(ValueError, match=f"loss '{re.escape(loss)}' is .*for exclusive classes"):
         train(config, progress=False)
+
+
+def test_ce_lovasz_trains_and_lowers_the_loss(folder_dataset, tmp_path):
+    config = _config(folder_dataset, tmp_path / "run", epochs=6, lr=1e-2, loss="ce+lovasz")
+    result = train(config, progress=False)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < 0.8 * losses[0]
 
 
 def test_bce_on_exclusive_classes_is_refused(folder_dataset, tmp_path):

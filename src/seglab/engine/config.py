@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 DATASETS = ("oxford-pet", "folder")
-LOSSES = ("ce", "bce", "dice", "ce+dice")
+LOSSES = ("ce", "bce", "dice", "ce+dice", "lovasz", "ce+lovasz")
 # Metrics that can pick the best checkpoint; "loss" is the validation loss (lower is better).
 MONITORS = ("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accuracy", "loss")
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,11 +53,15 @@ class TrainConfig:
         batch_size: images per step (the notes use 16). Under torchrun this is the global
             batch: each of N processes takes ``batch_size / N`` of it.
         epochs: number of epochs.
-        loss: ``ce``, ``bce`` (multi-label), ``dice`` or ``ce+dice`` (BCE + Dice for
-            multi-label data).
+        loss: ``ce``, ``bce`` (multi-label), ``dice``, ``ce+dice`` (BCE + Dice for
+            multi-label data), or the Lovász-Softmax IoU surrogate ``lovasz`` / ``ce+lovasz``
+            (exclusive classes).
         lr, weight_decay: AdamW settings.
         schedule: ``cosine``, ``poly`` or ``constant``, after ``warmup_epochs`` of linear warm-up.
         clip_grad: max gradient norm, or None.
+        ema: decay of an exponential moving average of the weights (e.g. 0.998), or None.
+            With it, validation, ``best.pt`` and the report use the averaged weights
+            (:class:`~seglab.engine.ema.ModelEma`); ``last.pt`` keeps both.
         class_weights: per-class loss weights, or None.
         device: ``auto``, ``cpu`` or ``cuda``.
         amp: mixed precision on CUDA: ``auto`` (bf16 where supported, else fp16), ``bf16``,
@@ -85,6 +89,8 @@ class TrainConfig:
         num_workers: data-loading worker processes.
         cache: ``memory``, ``disk`` or ``none``: decode and resize once.
         augment: random scale/crop, flip, rotation and colour jitter on training images.
+        aug_scale: range of the random scale factor (``RandomScaleCrop``).
+        aug_rotation: largest random rotation in degrees (0: none).
         normalize: ``None`` (images in [0, 1]) or ``"imagenet"`` mean/std.
     """
 
@@ -104,6 +110,7 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_epochs: float = 1.0
     clip_grad: float | None = 1.0
+    ema: float | None = None
     class_weights: list[float] | None = None
     device: str = "auto"
     amp: str = "auto"
@@ -123,6 +130,8 @@ class TrainConfig:
     num_workers: int = 0
     cache: str = "memory"
     augment: bool = True
+    aug_scale: tuple[float, float] = (0.75, 1.33)
+    aug_rotation: float = 10.0
     normalize: str | None = None
 
     def __post_init__(self) -> None:
@@ -142,6 +151,13 @@ class TrainConfig:
             raise ValueError(f"img_size must be >= 32, got {self.img_size}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.ema is not None and not 0.0 < self.ema < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
+        self.aug_scale = (float(self.aug_scale[0]), float(self.aug_scale[1]))
+        if not 0.0 < self.aug_scale[0] <= self.aug_scale[1]:
+            raise ValueError(f"aug_scale must be a range 0 < low <= high, got {self.aug_scale}")
+        if self.aug_rotation < 0:
+            raise ValueError(f"aug_rotation must be >= 0 degrees, got {self.aug_rotation}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 

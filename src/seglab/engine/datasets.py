@@ -81,14 +81,14 @@ def _augmentation(config: TrainConfig, ignore_index: int | None):
     from seglab.data import transforms as T
 
     fill = 255 if ignore_index is None else ignore_index
-    return T.Compose(
-        [
-            T.RandomScaleCrop(scale=(0.75, 1.33), size=config.img_size, ignore_index=fill),
-            T.RandomHorizontalFlip(),
-            T.RandomRotation(10, ignore_index=fill),
-            T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02),
-        ]
-    )
+    steps = [
+        T.RandomScaleCrop(scale=config.aug_scale, size=config.img_size, ignore_index=fill),
+        T.RandomHorizontalFlip(),
+    ]
+    if config.aug_rotation:
+        steps.append(T.RandomRotation(config.aug_rotation, ignore_index=fill))
+    steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02))
+    return T.Compose(steps)
 
 
 def _folder_split(config: TrainConfig, split: str) -> SplitData:

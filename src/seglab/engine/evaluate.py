@@ -38,6 +38,7 @@ def evaluate_model(
     amp_dtype: torch.dtype | None = None,
     progress: bool = False,
     context: DistributedContext | None = None,
+    tta: bool = False,
 ) -> dict[str, Any]:
     """Dataset-wide metrics of ``model`` on ``loader``.
 
@@ -55,6 +56,8 @@ def evaluate_model(
         context: in a multi-process run, each process evaluates its shard of the split and
             the counts are summed over processes, so that every process gets the metrics of
             the whole split.
+        tta: average the logits with those of the horizontally flipped images (what
+            ``seglab predict --tta`` does).
 
     Returns:
         Scalars ``pixel_accuracy``, ``mean_pixel_accuracy``, ``miou``, ``fwiou``, ``mean_dice``
@@ -76,6 +79,8 @@ def evaluate_model(
         images, targets = images.to(device), targets.to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(images)
+            if tta:
+                logits = 0.5 * (logits + model(images.flip(-1)).flip(-1))
         logits = logits.float()
         if loss_fn is not None:
             loss_sum += loss_fn(logits, targets).item() * images.shape[0]
@@ -158,11 +163,13 @@ def evaluate_checkpoint(
     device: str = "auto",
     out: str | os.PathLike | None = None,
     progress: bool = True,
+    tta: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a split of a dataset, as the checkpoint's training saw it.
 
     The dataset kind, label mode, image size and normalisation come from the checkpoint, so the
     evaluation preprocesses exactly as training did. With ``out``, writes ``metrics.json`` there.
+    ``tta`` averages each prediction with that of the flipped image.
     """
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
     from seglab.engine.config import TrainConfig
@@ -187,6 +194,7 @@ def evaluate_checkpoint(
         ignore_index=state.get("ignore_index", 255),
         device=torch_device,
         progress=progress,
+        tta=tta,
     )
     if out is not None:
         write_metrics_json(
@@ -196,5 +204,6 @@ def evaluate_checkpoint(
             split=split,
             checkpoint=str(checkpoint),
             images=len(split_data.dataset),
+            tta=tta,
         )
     return metrics

@@ -40,6 +40,7 @@ from seglab.engine.datasets import (
     set_loader_epoch,
 )
 from seglab.engine.distributed import DistributedContext, convert_sync_batchnorm, init_distributed
+from seglab.engine.ema import ModelEma
 from seglab.engine.evaluate import evaluate_model
 from seglab.engine.loggers import open_loggers
 from seglab.engine.schedule import lr_factor
@@ -146,6 +147,11 @@ def _build_loss(config: TrainConfig, data: DataBundle) -> torch.nn.Module:
         raise ValueError(
             "loss 'ce' is for exclusive classes; this data is multi-label (several labels true "
             "at a pixel): use --loss bce, dice or ce+dice (BCE + Dice)"
+        )
+    if multilabel and config.loss in ("lovasz", "ce+lovasz"):
+        raise ValueError(
+            f"loss {config.loss!r} is the softmax Lovász loss for exclusive classes; this data "
+            "is multi-label: use --loss bce or ce+dice (BCE + Dice)"
         )
     if not multilabel and config.loss == "bce":
         raise ValueError(
@@ -261,6 +267,13 @@ def _train(
         if config.init_from is not None:
             _load_initial_weights(model, config.init_from, device)
 
+    ema = ModelEma(model, config.ema) if config.ema else None
+    if ema is not None and config.resume and last_path.is_file():
+        if "ema" in state:
+            ema.load_state_dict(state["ema"])
+        elif progress:
+            tqdm.write(f"{last_path} has no EMA weights: the average starts from here")
+
     step_model = model
     if context.enabled:
         # DDP after loading weights: it broadcasts rank 0's parameters and then averages
@@ -274,6 +287,9 @@ def _train(
     # Validation runs on each process's own shard without DDP, whose buffer broadcast would
     # wait for processes that have fewer validation batches.
     eval_model = model if context.enabled or not config.compile else step_model
+    if ema is not None:
+        # Validation, best.pt and the report use the averaged weights.
+        eval_model = ema.module
     loggers = open_loggers(config.loggers if context.is_main else [], out, config.to_dict())
     stopped_early = False
     epochs_run = 0
@@ -339,6 +355,8 @@ def _train(
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
                 scaler.step(optimizer)
                 scaler.update()
+                if ema is not None:
+                    ema.update(model)
                 running += batch_loss_sum
                 seen += int(batch_images)
                 batch_bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{lr:.2e}")
@@ -381,7 +399,7 @@ def _train(
             if context.is_main:
                 if improved:
                     save_checkpoint(
-                        best_path, _checkpoint_payload(config, data, model, epoch=epoch)
+                        best_path, _checkpoint_payload(config, data, eval_model, epoch=epoch)
                     )
                 save_checkpoint(
                     last_path,
@@ -397,6 +415,7 @@ def _train(
                         best_metrics=best_metrics,
                         rng=_rng_state(),
                         elapsed=train_clock,
+                        **({"ema": ema.state_dict()} if ema is not None else {}),
                     ),
                 )
                 _write_csv(out / "log.csv", history)
