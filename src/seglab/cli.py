@@ -107,6 +107,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         augment=not args.no_augment,
         aug_scale=tuple(args.aug_scale),
         aug_rotation=args.aug_rotation,
+        copy_paste=args.copy_paste,
         normalize=args.normalize,
     )
     result = train(config, progress=not args.quiet)
@@ -396,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--aug-rotation", type=float, default=10.0, help="largest random rotation (degrees)"
+    )
+    train.add_argument(
+        "--copy-paste",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="chance that a training image gets another image's objects pasted on (0: off)",
     )
     train.add_argument("--normalize", default=None, choices=("imagenet",))
     train.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -304,3 +304,20 @@ def test_init_from_refuses_another_architecture(folder_dataset, tmp_path):
             ),
             progress=False,
         )
+
+
+def test_copy_paste_runs_on_every_training_batch(folder_dataset, tmp_path, monkeypatch):
+    import seglab.engine.train as train_module
+
+    calls = []
+    real = train_module.copy_paste
+
+    def counting(images, targets, **kwargs):
+        calls.append((images.shape[0], kwargs["p"]))
+        return real(images, targets, **kwargs)
+
+    monkeypatch.setattr(train_module, "copy_paste", counting)
+    train(_config(folder_dataset, tmp_path / "run", epochs=1, copy_paste=0.7), progress=False)
+    assert calls == [(4, 0.7), (4, 0.7)]  # 9 training images, batches of 4, last dropped
+    with pytest.raises(ValueError, match=r"copy_paste must be a probability in \[0, 1\]"):
+        _config(folder_dataset, tmp_path / "bad", copy_paste=2.0)

@@ -91,6 +91,8 @@ class TrainConfig:
         augment: random scale/crop, flip, rotation and colour jitter on training images.
         aug_scale: range of the random scale factor (``RandomScaleCrop``).
         aug_rotation: largest random rotation in degrees (0: none).
+        copy_paste: probability that a training image receives the foreground of another
+            image of its batch (:func:`~seglab.data.mixing.copy_paste`); 0 turns it off.
         normalize: ``None`` (images in [0, 1]) or ``"imagenet"`` mean/std.
     """
 
@@ -132,6 +134,7 @@ class TrainConfig:
     augment: bool = True
     aug_scale: tuple[float, float] = (0.75, 1.33)
     aug_rotation: float = 10.0
+    copy_paste: float = 0.0
     normalize: str | None = None
 
     def __post_init__(self) -> None:
@@ -158,6 +161,8 @@ class TrainConfig:
             raise ValueError(f"aug_scale must be a range 0 < low <= high, got {self.aug_scale}")
         if self.aug_rotation < 0:
             raise ValueError(f"aug_rotation must be >= 0 degrees, got {self.aug_rotation}")
+        if not 0.0 <= self.copy_paste <= 1.0:
+            raise ValueError(f"copy_paste must be a probability in [0, 1], got {self.copy_paste}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 

@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from seglab.checkpoint import load_checkpoint, save_checkpoint
+from seglab.data.mixing import copy_paste
 from seglab.engine.config import TrainConfig
 from seglab.engine.datasets import (
     DataBundle,
@@ -333,6 +334,10 @@ def _train(
                     group["lr"] = lr
                 images = images.to(device, non_blocking=True)
                 targets = targets.to(device, non_blocking=True)
+                if config.copy_paste and config.augment:
+                    images, targets = copy_paste(
+                        images, targets, p=config.copy_paste, ignore_index=data.ignore_index
+                    )
                 if config.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
