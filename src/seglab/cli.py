@@ -244,6 +244,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_soup(args: argparse.Namespace) -> int:
+    from seglab.checkpoint import save_checkpoint
+    from seglab.engine.soup import average_checkpoints
+
+    soup = average_checkpoints(args.checkpoints, weights=args.weights)
+    save_checkpoint(args.out, soup)
+    mix = ", ".join(f"{w:.3g}" for w in soup["soup"]["weights"])
+    print(f"averaged {len(args.checkpoints)} checkpoints (weights {mix}) into {args.out}")
+    return 0
+
+
 def _cmd_instance(args: argparse.Namespace) -> int:
     from seglab.instance_grouping import predict_instance_files
 
@@ -557,6 +568,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="output file (default: the checkpoint's path with .onnx)"
     )
     export.set_defaults(handler=_cmd_export)
+
+    soup = commands.add_parser(
+        "soup", help="average the weights of fine-tuned checkpoints of one model (a model soup)"
+    )
+    soup.add_argument("checkpoints", nargs="+", help="two or more checkpoints of one model")
+    soup.add_argument("--out", required=True, help="the averaged checkpoint")
+    soup.add_argument(
+        "--weights", type=float, nargs="+", default=None, help="mixing weights (default: equal)"
+    )
+    soup.set_defaults(handler=_cmd_soup)
 
     instance = commands.add_parser(
         "instance", help="nucleus instances: label PNG, overlay, COCO results (Panoptic-DeepLab)"

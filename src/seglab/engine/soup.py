@@ -1,0 +1,93 @@
+"""Model soups: one checkpoint whose weights are the mean of several fine-tuned checkpoints.
+
+Wortsman et al. (ICML 2022) observed that models fine-tuned from the same starting weights
+with different settings stay in one basin of the loss, so the average of their weights works
+as a model, and usually better than each of them: it behaves like an ensemble of the
+ingredients at the cost of one model. seglab's ingredients are runs that start from one
+checkpoint with ``--init-from`` (different losses, augmentation or learning rates).
+
+Every floating-point tensor is averaged, BatchNorm's running statistics included (a uniform
+soup); integer counters are taken from the first ingredient. All ingredients must have the
+same architecture, classes, task and preprocessing, or the average would mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from seglab.checkpoint import load_checkpoint
+
+__all__ = ["average_checkpoints"]
+
+# What must agree between ingredients for their weights to be averaged.
+_SAME_KEYS = ("model", "class_names", "task", "ignore_index", "preprocess")
+
+
+def average_checkpoints(
+    paths: Sequence[str | os.PathLike], *, weights: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """A checkpoint dict holding the (weighted) mean of the checkpoints' weights.
+
+    Args:
+        paths: two or more checkpoints of one architecture, e.g. fine-tunes of one model.
+        weights: optional non-negative mixing weights, one per checkpoint (normalised to sum
+            to 1); the default is the uniform mean.
+
+    Returns:
+        A checkpoint dict (the first ingredient's settings, the averaged ``state_dict`` and a
+        ``soup`` entry listing the ingredients and weights), ready for
+        :func:`~seglab.checkpoint.save_checkpoint`.
+
+    Raises:
+        ValueError: for fewer than two checkpoints, bad weights, or checkpoints whose model,
+            classes, task, preprocessing or tensor names and shapes differ.
+    """
+    if len(paths) < 2:
+        raise ValueError(f"a soup needs at least two checkpoints, got {len(paths)}")
+    if weights is None:
+        weights = [1.0] * len(paths)
+    if len(weights) != len(paths) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(
+            f"weights must be {len(paths)} non-negative numbers with a positive sum, got {weights}"
+        )
+    total = float(sum(weights))
+    mix = [float(w) / total for w in weights]
+    states = [load_checkpoint(path) for path in paths]
+    first = states[0]
+    for path, state in zip(paths[1:], states[1:], strict=True):
+        for key in _SAME_KEYS:
+            if state.get(key) != first.get(key):
+                raise ValueError(
+                    f"{path} differs from {paths[0]} in {key!r} ({state.get(key)!r} vs "
+                    f"{first.get(key)!r}): only checkpoints of one model can be averaged"
+                )
+        if state["state_dict"].keys() != first["state_dict"].keys():
+            raise ValueError(f"{path} has other tensor names than {paths[0]}")
+    averaged: dict[str, torch.Tensor] = {}
+    for name, reference in first["state_dict"].items():
+        tensors = [state["state_dict"][name] for state in states]
+        for path, tensor in zip(paths, tensors, strict=True):
+            if tensor.shape != reference.shape:
+                raise ValueError(
+                    f"tensor {name} is {tuple(tensor.shape)} in {path}, "
+                    f"{tuple(reference.shape)} in {paths[0]}"
+                )
+        if reference.is_floating_point():
+            # Sum in float64: the mean of float32 weights is then exact to float32 rounding.
+            mean = sum(w * t.double() for w, t in zip(mix, tensors, strict=True))
+            averaged[name] = mean.to(reference.dtype)
+        else:
+            averaged[name] = reference.clone()
+    kept = {key: value for key, value in first.items() if key not in ("state_dict", "format")}
+    # Training state (optimizer, history, EMA) belongs to one run, not to the soup.
+    for key in ("optimizer", "scaler", "history", "rng", "ema", "best_value", "best_metrics"):
+        kept.pop(key, None)
+    return {
+        **kept,
+        "state_dict": averaged,
+        "soup": {"checkpoints": [str(path) for path in paths], "weights": mix},
+    }
