@@ -54,6 +54,19 @@ def test_uniform_and_weighted_means_by_hand(tmp_path):
     torch.testing.assert_close(weighted["state_dict"][name], expected, rtol=0, atol=1e-7)
 
 
+def test_the_ema_weights_of_a_last_checkpoint_are_used(tmp_path):
+    a = _checkpoint(tmp_path / "a.pt", 0)
+    b = _checkpoint(tmp_path / "b.pt", 1)
+    averaged_run = load_checkpoint(tmp_path / "b.pt")
+    ema = {name: value + 1.0 if value.is_floating_point() else value for name, value in b.items()}
+    averaged_run["ema"] = {"state_dict": ema, "updates": 10, "decay": 0.99}
+    save_checkpoint(tmp_path / "last.pt", averaged_run)
+    soup = average_checkpoints([tmp_path / "a.pt", tmp_path / "last.pt"])
+    expected = (a["head.weight"] + b["head.weight"] + 1.0) / 2
+    torch.testing.assert_close(soup["state_dict"]["head.weight"], expected, rtol=0, atol=1e-7)
+    assert "ema" not in soup
+
+
 def test_mismatches_and_bad_weights_are_refused(tmp_path):
     _checkpoint(tmp_path / "a.pt", 0)
     _checkpoint(tmp_path / "wide.pt", 1, base_channels=8)

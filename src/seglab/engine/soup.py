@@ -8,7 +8,9 @@ checkpoint with ``--init-from`` (different losses, augmentation or learning rate
 
 Every floating-point tensor is averaged, BatchNorm's running statistics included (a uniform
 soup); integer counters are taken from the first ingredient. All ingredients must have the
-same architecture, classes, task and preprocessing, or the average would mean nothing.
+same architecture, classes, task and preprocessing, or the average would mean nothing. The
+``last.pt`` of a run trained with ``--ema`` contributes its averaged weights, the ones that
+run validated.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def average_checkpoints(
     total = float(sum(weights))
     mix = [float(w) / total for w in weights]
     states = [load_checkpoint(path) for path in paths]
+    for state in states:
+        if "ema" in state:
+            state["state_dict"] = state["ema"]["state_dict"]
     first = states[0]
     for path, state in zip(paths[1:], states[1:], strict=True):
         for key in _SAME_KEYS:
