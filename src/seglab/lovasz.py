@@ -30,6 +30,13 @@ __all__ = ["lovasz_softmax", "ce_lovasz_loss", "LovaszSoftmaxLoss", "CELovaszLos
 CLASS_CHOICES = ("present", "all")
 
 
+def _check_term_weights(ce_weight: float, lovasz_weight: float) -> None:
+    if ce_weight < 0 or lovasz_weight < 0:
+        raise ValueError(
+            f"ce_weight and lovasz_weight must be >= 0, got {ce_weight} and {lovasz_weight}"
+        )
+
+
 def _lovasz_weights(truth_sorted: torch.Tensor) -> torch.Tensor:
     """The growth of the Jaccard loss along the sorted pixels (the extension's gradient).
 
@@ -139,10 +146,7 @@ def ce_lovasz_loss(
         >>> round(ce_lovasz_loss(logits, target).item(), 4)  # log 2 + mean error 0.5
         1.1931
     """
-    if ce_weight < 0 or lovasz_weight < 0:
-        raise ValueError(
-            f"ce_weight and lovasz_weight must be >= 0, got {ce_weight} and {lovasz_weight}"
-        )
+    _check_term_weights(ce_weight, lovasz_weight)
     ce = cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
     lovasz = lovasz_softmax(logits, target, ignore_index=ignore_index, weight=weight)
     return ce_weight * ce + lovasz_weight * lovasz
@@ -200,10 +204,7 @@ class CELovaszLoss(nn.Module):
         ignore_index: int | None = 255,
     ) -> None:
         super().__init__()
-        if ce_weight < 0 or lovasz_weight < 0:
-            raise ValueError(
-                f"ce_weight and lovasz_weight must be >= 0, got {ce_weight} and {lovasz_weight}"
-            )
+        _check_term_weights(ce_weight, lovasz_weight)
         self.register_buffer(
             "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         )
