@@ -93,6 +93,7 @@ class TrainConfig:
         aug_rotation: largest random rotation in degrees (0: none).
         copy_paste: probability that a training image receives the foreground of another
             image of its batch (:func:`~seglab.data.mixing.copy_paste`); 0 turns it off.
+            Like the other augmentations it needs ``augment``.
         normalize: ``None`` (images in [0, 1]) or ``"imagenet"`` mean/std.
     """
 
