@@ -109,3 +109,15 @@ def test_bad_input_is_refused():
         CELovaszLoss(lovasz_weight=-1.0)
     with pytest.raises(ValueError, match="one value per class"):
         lovasz_softmax(logits, torch.zeros(1, 2, 2, dtype=torch.long), weight=[1.0])
+
+
+def test_class_weights_give_the_weighted_mean_over_present_classes():
+    generator = torch.Generator().manual_seed(6)
+    logits = torch.randn(1, 3, 4, 5, generator=generator, dtype=torch.float64)
+    target = torch.randint(0, 2, (1, 4, 5), generator=generator)  # class 2 absent
+    per_class = [
+        lovasz_softmax(logits, target, ignore_index=None, weight=[float(c == k) for k in range(3)])
+        for c in range(2)
+    ]
+    value = lovasz_softmax(logits, target, ignore_index=None, weight=[1.0, 3.0, 5.0])
+    assert value.item() == pytest.approx((per_class[0] + 3 * per_class[1]).item() / 4, abs=1e-12)

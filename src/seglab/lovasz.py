@@ -106,7 +106,7 @@ def lovasz_softmax(
         probs, labels = probs[keep], labels[keep]
     if labels.numel() == 0:
         return logits.sum() * 0.0  # keeps the graph, so backward gives zero gradients
-    losses, weights = [], []
+    losses, scored = [], []
     for index in range(num_classes):
         truth = (labels == index).to(probs.dtype)
         if classes == "present" and not bool(truth.any()):
@@ -114,12 +114,14 @@ def lovasz_softmax(
         errors = (truth - probs[:, index]).abs()
         errors_sorted, order = torch.sort(errors, descending=True)
         losses.append(torch.dot(errors_sorted, _lovasz_weights(truth[order])))
-        weights.append(1.0 if class_weight is None else class_weight[index])
+        scored.append(index)
     if not losses:
         return logits.sum() * 0.0
     stacked = torch.stack(losses)
-    weights_tensor = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device)
-    return (stacked * weights_tensor).sum() / weights_tensor.sum().clamp_min(1e-12)
+    if class_weight is None:
+        return stacked.mean()
+    weights = class_weight[scored]
+    return (stacked * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 def ce_lovasz_loss(

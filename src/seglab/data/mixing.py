@@ -84,14 +84,14 @@ def copy_paste(
     chosen = (torch.rand(n, generator=generator) < p).to(device)
     mirrored = (torch.rand(n, generator=generator) < 0.5).to(device) & flip
     src_images, src_targets = images[source], targets[source]
-    # Mirror the chosen sources: flip where the flag is set, by indexing the reversed copy.
-    flag_image = mirrored.view(n, 1, 1, 1)
-    src_images = torch.where(flag_image, src_images.flip(-1), src_images)
+    if flip:
+        # Mirror the sources whose flag is set: pick from the mirrored copy there.
+        src_images = torch.where(mirrored.view(n, 1, 1, 1), src_images.flip(-1), src_images)
+        flag = mirrored.view(n, *([1] * (targets.ndim - 1)))
+        src_targets = torch.where(flag, src_targets.flip(-1), src_targets)
     if multilabel:
-        src_targets = torch.where(flag_image, src_targets.flip(-1), src_targets)
         paste = src_targets.bool().any(dim=1)
     else:
-        src_targets = torch.where(mirrored.view(n, 1, 1), src_targets.flip(-1), src_targets)
         paste = src_targets != background
         if ignore_index is not None:
             paste &= src_targets != ignore_index

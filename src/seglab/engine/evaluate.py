@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,24 @@ from seglab.metrics import ConfusionMatrix, MultiLabelConfusion
 if TYPE_CHECKING:
     from seglab.engine.distributed import DistributedContext
 
-__all__ = ["evaluate_model", "evaluate_checkpoint", "format_metrics_table", "write_metrics_json"]
+__all__ = [
+    "evaluate_model",
+    "evaluate_checkpoint",
+    "flip_averaged_logits",
+    "format_metrics_table",
+    "write_metrics_json",
+]
+
+
+def flip_averaged_logits(
+    forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
+) -> torch.Tensor:
+    """Test-time flip: the mean of the logits of the images and of their mirror images.
+
+    Shape:
+        - images: ``(N, C, H, W)``; output: ``(N, K, H, W)``, as ``forward`` returns.
+    """
+    return 0.5 * (forward(images) + forward(images.flip(-1)).flip(-1))
 
 
 @torch.no_grad()
@@ -78,9 +96,7 @@ def evaluate_model(
     for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
         images, targets = images.to(device), targets.to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(images)
-            if tta:
-                logits = 0.5 * (logits + model(images.flip(-1)).flip(-1))
+            logits = flip_averaged_logits(model, images) if tta else model(images)
         logits = logits.float()
         if loss_fn is not None:
             loss_sum += loss_fn(logits, targets).item() * images.shape[0]

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 from seglab.convert import image_to_tensor
+from seglab.engine.evaluate import flip_averaged_logits
 from seglab.io import read_image, write_mask
 
 __all__ = [
@@ -156,9 +157,10 @@ class Predictor:
             ``(N, K, h, w)`` float32 on the CPU: softmax (multiclass) or sigmoid (multilabel).
         """
         batch = batch.to(self.device)
-        logits = self._forward(batch)
         if self.tta:
-            logits = 0.5 * (logits + self._forward(batch.flip(-1)).flip(-1))
+            logits = flip_averaged_logits(self._forward, batch)
+        else:
+            logits = self._forward(batch)
         logits = logits.float()
         probs = logits.softmax(1) if self.task == "multiclass" else logits.sigmoid()
         return probs.cpu()

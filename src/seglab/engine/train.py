@@ -250,8 +250,9 @@ def _train(
 
     start_epoch, history, best_value, best_metrics, elapsed_before = 0, [], None, {}, 0.0
     last_path, best_path = out / "last.pt", out / "best.pt"
+    resume_state = None
     if config.resume and last_path.is_file():
-        state = load_checkpoint(last_path, map_location=device)
+        state = resume_state = load_checkpoint(last_path, map_location=device)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
@@ -269,9 +270,9 @@ def _train(
             _load_initial_weights(model, config.init_from, device)
 
     ema = ModelEma(model, config.ema) if config.ema else None
-    if ema is not None and config.resume and last_path.is_file():
-        if "ema" in state:
-            ema.load_state_dict(state["ema"])
+    if ema is not None and resume_state is not None:
+        if "ema" in resume_state:
+            ema.load_state_dict(resume_state["ema"])
         elif progress:
             tqdm.write(f"{last_path} has no EMA weights: the average starts from here")
 
