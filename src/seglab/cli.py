@@ -93,6 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         compile=args.compile,
         sync_bn=args.sync_bn,
         seed=args.seed,
+        split_seed=args.split_seed,
         deterministic=args.deterministic,
         val_fraction=args.val_fraction,
         monitor=args.monitor,
@@ -367,7 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="under torchrun: BatchNorm statistics over the global batch",
     )
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="seed of the training randomness")
+    train.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the validation split (kept apart from --seed, so that every run "
+        "holds out the same images)",
+    )
     train.add_argument("--deterministic", action="store_true")
     train.add_argument("--val-fraction", type=float, default=0.1)
     train.add_argument(

@@ -57,3 +57,10 @@ def test_schedule_errors():
         lr_factor(0.1, schedule="step")
     with pytest.raises(ValueError, match="warmup must be a fraction in \\[0, 1\\)"):
         lr_factor(0.1, warmup=1.0)
+
+
+def test_old_checkpoints_draw_their_split_from_the_training_seed():
+    # Before split_seed existed, the validation split came from ``seed``.
+    assert TrainConfig.from_dict({"data": "d", "seed": 3}).split_seed == 3
+    assert TrainConfig.from_dict({"data": "d", "seed": 3, "split_seed": 0}).split_seed == 0
+    assert TrainConfig(data="d", seed=3).split_seed == 0

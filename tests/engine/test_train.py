@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import torch
 
 from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 from seglab.engine.config import TrainConfig
+from seglab.engine.datasets import build_split
 from seglab.engine.train import NonFiniteLossError, train
 
 TINY_UNET = {"base_channels": 8}
@@ -302,6 +304,36 @@ def test_init_from_refuses_another_architecture(folder_dataset, tmp_path):
             _config(
                 folder_dataset, tmp_path / "c", model_kwargs={"base_channels": 4}, init_from=source
             ),
+            progress=False,
+        )
+
+
+def _val_stems(data: Path, **overrides) -> list[str]:
+    config = TrainConfig(
+        data=str(data), dataset="oxford-pet", cache="none", val_fraction=0.3, **overrides
+    )
+    return list(build_split(config, "val").dataset.dataset.stems)
+
+
+def test_training_seed_leaves_the_validation_split_alone(pet_dataset):
+    held_out = _val_stems(pet_dataset)
+    assert held_out
+    assert _val_stems(pet_dataset, seed=5) == held_out
+    assert any(_val_stems(pet_dataset, split_seed=s) != held_out for s in (1, 2, 3))
+
+
+def test_init_from_another_split_warns_of_leaked_validation_images(folder_dataset, tmp_path):
+    train(_config(folder_dataset, tmp_path / "a", epochs=1), progress=False)
+    source = str(tmp_path / "a" / "last.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same split, another training seed: no warning
+        train(
+            _config(folder_dataset, tmp_path / "b", epochs=1, seed=4, init_from=source),
+            progress=False,
+        )
+    with pytest.warns(UserWarning, match="split_seed=0, val_fraction=0.25; this run validates on"):
+        train(
+            _config(folder_dataset, tmp_path / "c", epochs=1, split_seed=1, init_from=source),
             progress=False,
         )
 

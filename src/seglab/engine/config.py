@@ -72,6 +72,9 @@ class TrainConfig:
             with gloo). Ignored in a single process.
         seed: seeds Python, NumPy and torch; each epoch reseeds from ``seed`` and its index so
             that a resumed run repeats an uninterrupted one.
+        split_seed: draws the validation images held out of the training data. Kept apart
+            from ``seed`` so that runs with other training seeds, and fine-tunes of each
+            other, all hold out the same images.
         deterministic: ask torch for deterministic kernels.
         val_fraction: share of the training data held out for validation.
         monitor: metric that picks ``best.pt``; see :data:`MONITORS`.
@@ -121,6 +124,7 @@ class TrainConfig:
     compile: bool = False
     sync_bn: bool = False
     seed: int = 0
+    split_seed: int = 0
     deterministic: bool = False
     val_fraction: float = 0.1
     monitor: str = "miou"
@@ -175,4 +179,7 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Rebuild from :meth:`to_dict` output, ignoring keys this version does not know."""
         known = {f.name for f in dataclasses.fields(cls)}
+        values = dict(values)
+        # Checkpoints from before split_seed drew their split from the training seed.
+        values.setdefault("split_seed", values.get("seed", 0))
         return cls(**{key: value for key, value in values.items() if key in known})

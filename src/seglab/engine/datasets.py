@@ -107,7 +107,7 @@ def _folder_split(config: TrainConfig, split: str) -> SplitData:
             root / "images", root / "masks", size=size, num_classes=config.num_classes
         )
         if split in ("train", "val"):
-            generator = torch.Generator().manual_seed(config.seed)
+            generator = torch.Generator().manual_seed(config.split_seed)
             order = torch.randperm(len(dataset), generator=generator).tolist()
             n_val = max(1, round(config.val_fraction * len(dataset)))
             indices = order[:n_val] if split == "val" else order[n_val:]
@@ -127,7 +127,7 @@ def _pet_split(config: TrainConfig, split: str) -> SplitData:
         mode=config.mode,
         size=config.img_size,
         val_fraction=config.val_fraction,
-        seed=config.seed,
+        seed=config.split_seed,
     )
     task = "multilabel" if config.mode == "pet_head" else "multiclass"
     return SplitData(dataset, list(dataset.class_names), task, dataset.ignore_index)

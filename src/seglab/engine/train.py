@@ -22,6 +22,7 @@ import io
 import math
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,7 @@ def _train(
         if config.resume and progress:
             tqdm.write(f"nothing to resume in {out}: starting a new run")
         if config.init_from is not None:
-            _load_initial_weights(model, config.init_from, device)
+            _load_initial_weights(model, config, device)
 
     ema = ModelEma(model, config.ema) if config.ema else None
     if ema is not None and resume_state is not None:
@@ -458,8 +459,11 @@ def _train(
     )
 
 
-def _load_initial_weights(model: torch.nn.Module, path: str, device: torch.device) -> None:
+def _load_initial_weights(
+    model: torch.nn.Module, config: TrainConfig, device: torch.device
+) -> None:
     """Start from another run's weights; the architectures must match exactly."""
+    path = config.init_from
     state = load_checkpoint(path, map_location=device)
     if state.get("model", {}).get("name") != model.config["name"]:
         raise ValueError(
@@ -470,3 +474,27 @@ def _load_initial_weights(model: torch.nn.Module, path: str, device: torch.devic
         model.load_state_dict(state["state_dict"])
     except RuntimeError as error:
         raise ValueError(f"init_from checkpoint {path} does not fit this model: {error}") from error
+    _warn_if_split_differs(state.get("train_args"), config)
+
+
+def _warn_if_split_differs(init_args: dict | None, config: TrainConfig) -> None:
+    """Warn when the initial weights were trained on a split of the same data that differs.
+
+    Such a model has trained on some of this run's validation images, so the validation
+    scores of the fine-tune would be too high.
+    """
+    if not init_args or "data" not in init_args:
+        return
+    init = TrainConfig.from_dict({**init_args, "init_from": None, "resume": False})
+    same_data = (
+        init.dataset == config.dataset and Path(init.data).resolve() == Path(config.data).resolve()
+    )
+    split = (init.split_seed, init.val_fraction)
+    if same_data and split != (config.split_seed, config.val_fraction):
+        warnings.warn(
+            f"init_from checkpoint {config.init_from} was trained on the split of {config.data} "
+            f"with split_seed={init.split_seed}, val_fraction={init.val_fraction}; this run "
+            f"validates on split_seed={config.split_seed}, val_fraction={config.val_fraction}, "
+            "so its validation images may include images the initial model trained on",
+            stacklevel=3,
+        )
