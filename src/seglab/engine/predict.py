@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 from seglab.convert import image_to_tensor
-from seglab.engine.evaluate import flip_averaged_logits
+from seglab.engine.evaluate import check_scales, tta_logits
 from seglab.io import read_image, write_mask
 
 __all__ = [
@@ -112,6 +112,8 @@ class Predictor:
         checkpoint: a checkpoint path, or None for the shipped Oxford-IIIT Pet model.
         device: ``auto``, ``cpu`` or ``cuda``.
         tta: average the prediction with that of the horizontally flipped image.
+        scales: also average over these scales of the network-size image, e.g.
+            ``(0.75, 1.0, 1.25)`` (see :func:`~seglab.engine.evaluate.tta_logits`).
 
     Example:
         >>> from seglab.samples import load_sample
@@ -126,6 +128,7 @@ class Predictor:
         *,
         device: str = "auto",
         tta: bool = False,
+        scales: Sequence[float] = (1.0,),
     ) -> None:
         from seglab.engine.train import resolve_device
 
@@ -141,6 +144,7 @@ class Predictor:
         self.mean = preprocess.get("mean")
         self.std = preprocess.get("std")
         self.tta = tta
+        self.scales = check_scales(scales)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, K, h, w)`` of a prepared batch; the one step other backends replace."""
@@ -157,8 +161,8 @@ class Predictor:
             ``(N, K, h, w)`` float32 on the CPU: softmax (multiclass) or sigmoid (multilabel).
         """
         batch = batch.to(self.device)
-        if self.tta:
-            logits = flip_averaged_logits(self._forward, batch)
+        if self.tta or self.scales != (1.0,):
+            logits = tta_logits(self._forward, batch, flip=self.tta, scales=self.scales)
         else:
             logits = self._forward(batch)
         logits = logits.float()
