@@ -8,6 +8,9 @@ as horizontal lines. docs/benchmarks.md shows the figure and the commands that m
 Usage:
     nice .venv/bin/python benchmarks/plot_pet_soup.py --runs runs/pet_ft4 runs/pet_ema \\
         --base runs/pet_ft3/best.pt --out docs/images/pet_soup.png
+    # a later round, whose soup leaves out the model it started from:
+    nice .venv/bin/python benchmarks/plot_pet_soup.py --runs runs/pet_s2_a runs/pet_s2_b \\
+        --base runs/soup8.pt --soup-without-base --out docs/images/pet_soup_round2.png
 """
 
 from __future__ import annotations
@@ -46,14 +49,22 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the checkpoint they were tuned from")
     parser.add_argument("--data", default="../shared/data/oxford-iiit-pet")
     parser.add_argument("--out", default="docs/images/pet_soup.png")
+    parser.add_argument(
+        "--soup-without-base", action="store_true", help="average the fine-tunes only"
+    )
+    parser.add_argument("--ylim", type=float, nargs=2, default=(0.70, 0.84))
+    parser.add_argument(
+        "--title", default="Fine-tunes of the stage-3 U-Net and the average of their weights"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     runs = [Path(run) for run in args.runs]
     base = Path(args.base)
 
     base_score = evaluate_checkpoint(base, args.data, split="val", progress=False)["fg_iou"]
-    best_soup = _soup_score([base, *[run / "best.pt" for run in runs]], args.data)
-    last_soup = _soup_score([base, *[run / "last.pt" for run in runs]], args.data)
+    start = [] if args.soup_without_base else [base]
+    best_soup = _soup_score([*start, *[run / "best.pt" for run in runs]], args.data)
+    last_soup = _soup_score([*start, *[run / "last.pt" for run in runs]], args.data)
     print(f"base {base}: {base_score:.4f}")
     for run in runs:
         curve = _curve(run)
@@ -69,10 +80,10 @@ def main() -> None:
     axis.axhline(last_soup, color="black", linestyle="-.", label=f"soup of last ({last_soup:.3f})")
     axis.set_xlabel("epoch of the fine-tune")
     axis.set_ylabel("val pet IoU (45 held-out images)")
-    axis.set_ylim(0.70, 0.84)
+    axis.set_ylim(*args.ylim)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right", ncol=2)
-    axis.set_title("Fine-tunes of the stage-3 U-Net and the average of their weights")
+    axis.set_title(args.title)
     figure.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out, dpi=110)

@@ -35,4 +35,4 @@ def test_held_out_pets_reach_the_recorded_quality():
 
     metrics = evaluate_checkpoint(default_checkpoint(), PETS, split="val", progress=False)
     # docs/benchmarks.md records the figure on these 45 images; a regression shows here.
-    assert metrics["fg_iou"] >= 0.80
+    assert metrics["fg_iou"] >= 0.82
