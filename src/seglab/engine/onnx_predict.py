@@ -1,9 +1,10 @@
 """Prediction with onnxruntime from a file written by :func:`seglab.export.export_onnx`.
 
 :class:`OnnxPredictor` is a :class:`~seglab.engine.predict.Predictor` whose network runs in
-onnxruntime instead of PyTorch. The resizing, normalisation, test-time flip and scales, probabilities and
-argmax are the torch predictor's own code, read from the file's metadata (training size, mean
-and std, class names, task), so both backends give the same masks up to float rounding.
+onnxruntime instead of PyTorch. The resizing, normalisation, test-time flips and scales,
+probabilities and argmax are the torch predictor's own code, read from the file's metadata
+(training size, mean and std, class names, task), so both backends give the same masks up to
+float rounding.
 :func:`create_predictor` picks the backend for a checkpoint or ``.onnx`` path.
 """
 

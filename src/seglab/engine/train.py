@@ -485,7 +485,10 @@ def _warn_if_split_differs(init_args: dict | None, config: TrainConfig) -> None:
     """
     if not init_args or "data" not in init_args:
         return
-    init = TrainConfig.from_dict({**init_args, "init_from": None, "resume": False})
+    try:
+        init = TrainConfig.from_dict({**init_args, "init_from": None, "resume": False})
+    except (TypeError, ValueError):  # arguments of another seglab version: nothing to compare
+        return
     same_data = (
         init.dataset == config.dataset and Path(init.data).resolve() == Path(config.data).resolve()
     )
