@@ -338,6 +338,17 @@ def test_init_from_another_split_warns_of_leaked_validation_images(folder_datase
         )
 
 
+def test_split_warning_skips_arguments_it_cannot_read(tmp_path):
+    from seglab.engine.train import _warn_if_split_differs
+
+    config = TrainConfig(data=str(tmp_path), split_seed=1, init_from="init.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_split_differs({"data": str(tmp_path), "loss": "from-a-later-version"}, config)
+    with pytest.warns(UserWarning, match="split_seed=0, val_fraction=0.1; this run"):
+        _warn_if_split_differs({"data": str(tmp_path)}, config)
+
+
 def test_copy_paste_runs_on_every_training_batch(folder_dataset, tmp_path, monkeypatch):
     import seglab.engine.train as train_module
 
