@@ -54,13 +54,14 @@ def tta_logits(
     At scale ``s`` the network sees the batch resized to ``round(s * H) x round(s * W)``
     (bilinear, antialiased when shrinking), and its logits are resized back to ``H x W``.
     Logits are averaged rather than probabilities, which also serves sigmoid outputs; on the
-    shared pets' validation split the two differ by 0.002 IoU.
+    shared pets' validation split the two differ by 0.002 IoU. With the defaults this is one
+    plain forward pass.
 
     Shape:
-        - images: ``(N, C, H, W)``; output: ``(N, K, H, W)``, as ``forward`` returns.
+        - images: ``(N, C, H, W)``; output: ``(N, K, H, W)`` float32.
     """
     height, width = images.shape[-2:]
-    total, count = None, 0
+    views = []
     for scale in check_scales(scales):
         size = (max(1, round(scale * height)), max(1, round(scale * width)))
         scaled = images
@@ -68,17 +69,18 @@ def tta_logits(
             scaled = F.interpolate(
                 images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1
             )
-        views = [forward(scaled)]
+        views.append(forward(scaled))
         if flip:
             views.append(forward(scaled.flip(-1)).flip(-1))
-        for logits in views:
-            if logits.shape[-2:] != (height, width):
-                logits = F.interpolate(
-                    logits.float(), size=(height, width), mode="bilinear", align_corners=False
-                )
-            total = logits.float() if total is None else total + logits.float()
-            count += 1
-    return total / count
+    total = None
+    for logits in views:
+        logits = logits.float()
+        if logits.shape[-2:] != (height, width):
+            logits = F.interpolate(
+                logits, size=(height, width), mode="bilinear", align_corners=False
+            )
+        total = logits if total is None else total + logits
+    return total if len(views) == 1 else total / len(views)
 
 
 @torch.no_grad()
@@ -126,7 +128,6 @@ def evaluate_model(
     if task not in ("multiclass", "multilabel"):
         raise ValueError(f"unknown task {task!r}; choose one of multiclass, multilabel")
     scales = check_scales(scales)
-    augmented = tta or scales != (1.0,)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -138,11 +139,7 @@ def evaluate_model(
     for images, targets in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
         images, targets = images.to(device), targets.to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            if augmented:
-                logits = tta_logits(model, images, flip=tta, scales=scales)
-            else:
-                logits = model(images)
-        logits = logits.float()
+            logits = tta_logits(model, images, flip=tta, scales=scales)
         if loss_fn is not None:
             loss_sum += loss_fn(logits, targets).item() * images.shape[0]
             count += images.shape[0]

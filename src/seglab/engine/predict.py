@@ -161,11 +161,7 @@ class Predictor:
             ``(N, K, h, w)`` float32 on the CPU: softmax (multiclass) or sigmoid (multilabel).
         """
         batch = batch.to(self.device)
-        if self.tta or self.scales != (1.0,):
-            logits = tta_logits(self._forward, batch, flip=self.tta, scales=self.scales)
-        else:
-            logits = self._forward(batch)
-        logits = logits.float()
+        logits = tta_logits(self._forward, batch, flip=self.tta, scales=self.scales)
         probs = logits.softmax(1) if self.task == "multiclass" else logits.sigmoid()
         return probs.cpu()
 

@@ -486,7 +486,7 @@ def _warn_if_split_differs(init_args: dict | None, config: TrainConfig) -> None:
     if not init_args or "data" not in init_args:
         return
     try:
-        init = TrainConfig.from_dict({**init_args, "init_from": None, "resume": False})
+        init = TrainConfig.from_dict(init_args)
     except (TypeError, ValueError):  # arguments of another seglab version: nothing to compare
         return
     same_data = (
