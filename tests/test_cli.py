@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from skimage.measure import label as skimage_label
 
 from seglab.cli import main
 from seglab.io import read_mask
@@ -116,6 +117,8 @@ def test_train_evaluate_predict_round_trip(folder_dataset, tmp_path, capsys):
                 "--scales",
                 "0.75",
                 "1",
+                "--keep-largest",
+                "--fill-holes",
                 "--quiet",
             ]
         )
@@ -126,6 +129,7 @@ def test_train_evaluate_predict_round_trip(folder_dataset, tmp_path, capsys):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["split"] == "val" and len(metrics["iou"]) == 3
     assert metrics["tta"] is True and metrics["scales"] == [0.75, 1.0]
+    assert metrics["keep_largest"] is True and metrics["fill_holes"] is True
     out = tmp_path / "pred"
     assert (
         main(
@@ -142,6 +146,13 @@ def test_train_evaluate_predict_round_trip(folder_dataset, tmp_path, capsys):
         == 0
     )
     assert len(list(out.glob("*_mask.png"))) == 12
+    cleaned = tmp_path / "cleaned"
+    args = ["predict", str(folder_dataset / "images"), "--checkpoint", str(run / "best.pt")]
+    assert main([*args, "--out", str(cleaned), "--keep-largest", "--quiet"]) == 0
+    for path in cleaned.glob("*_mask.png"):
+        mask = read_mask(path)
+        for value in (1, 2):  # at most one region of each class
+            assert skimage_label(mask == value, connectivity=2).max() <= 1
 
 
 def test_convert_png_masks_to_coco_and_back(tmp_path, capsys):

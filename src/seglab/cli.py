@@ -141,6 +141,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         tta=args.tta,
         scales=args.scales,
+        keep_largest=args.keep_largest,
+        fill_holes=args.fill_holes,
     )
     class_names = load_checkpoint(args.checkpoint)["class_names"]
     print(format_metrics_table(metrics, class_names))
@@ -166,6 +168,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         device=args.device,
         tta=args.tta,
         scales=args.scales,
+        keep_largest=args.keep_largest,
+        fill_holes=args.fill_holes,
     )
     summary = predict_files(
         predictor,
@@ -316,6 +320,17 @@ def _add_scales_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-largest",
+        action="store_true",
+        help="keep only the largest region of each class (one-object images such as pets)",
+    )
+    parser.add_argument(
+        "--fill-holes", action="store_true", help="fill the holes of each class's regions"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``seglab`` command."""
     from seglab import __version__
@@ -459,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta", action="store_true", help="average with a horizontal flip, as predict --tta"
     )
     _add_scales_argument(evaluate)
+    _add_cleanup_arguments(evaluate)
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument(
         "--out", default=None, help="folder for metrics.json (default: next to the checkpoint)"
@@ -481,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     predict.add_argument("--tta", action="store_true", help="average with a horizontal flip")
     _add_scales_argument(predict)
+    _add_cleanup_arguments(predict)
     predict.add_argument("--no-overlay", action="store_true")
     predict.add_argument(
         "--overwrite",

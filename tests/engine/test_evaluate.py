@@ -74,3 +74,40 @@ def test_evaluate_model_with_scales_scores_the_averaged_logits():
 def test_bad_scales_are_refused(scales):
     with pytest.raises(ValueError, match="test-time scales must be positive numbers"):
         check_scales(scales)
+
+
+class _TwoBlobModel(torch.nn.Module):
+    """Pet logits on a 4x4 blob (with a hole) and a separate 1x2 blob, whatever the image."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = images.shape
+        pet = torch.zeros(h, w)
+        pet[1:5, 1:5] = 1
+        pet[2, 2] = 0  # a hole
+        pet[7, 6:8] = 1  # a stray blob
+        return torch.stack([torch.zeros(n, h, w), (2 * pet - 1).expand(n, h, w)], dim=1)
+
+
+def test_evaluate_model_scores_the_cleaned_masks():
+    targets = torch.zeros(1, 8, 8, dtype=torch.long)
+    targets[0, 1:5, 1:5] = 1  # the 16-pixel square, no hole, no stray blob
+    loader = [(torch.zeros(1, 3, 8, 8), targets)]
+    kwargs = dict(task="multiclass", num_classes=2)
+    # Plain: 15 of the 16 square pixels, plus 2 stray: IoU 15 / 18.
+    assert evaluate_model(_TwoBlobModel(), loader, **kwargs)["fg_iou"] == pytest.approx(15 / 18)
+    largest = evaluate_model(_TwoBlobModel(), loader, keep_largest=True, **kwargs)
+    assert largest["fg_iou"] == pytest.approx(15 / 16)
+    both = evaluate_model(_TwoBlobModel(), loader, keep_largest=True, fill_holes=True, **kwargs)
+    assert both["fg_iou"] == pytest.approx(1.0)
+    filled = evaluate_model(_TwoBlobModel(), loader, fill_holes=True, **kwargs)
+    assert filled["fg_iou"] == pytest.approx(16 / 18)
+    # Multilabel: label 1 alone is cleaned the same way (label 0 has logits 0: all false).
+    multilabel = evaluate_model(
+        _TwoBlobModel(),
+        [(torch.zeros(1, 3, 8, 8), torch.stack([torch.zeros_like(targets), targets], dim=1))],
+        task="multilabel",
+        num_classes=2,
+        keep_largest=True,
+        fill_holes=True,
+    )
+    assert multilabel["iou"][1] == pytest.approx(1.0)

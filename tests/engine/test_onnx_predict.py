@@ -103,6 +103,17 @@ def test_scales_match_torch_and_need_a_dynamic_graph(tmp_path, pet_onnx):
         IMAGES["chelsea"],
     )
     static = export_onnx(_checkpoint(tmp_path / "s.pt"), tmp_path / "s.onnx", dynamic=False)
+    # The clean-up options reach the onnxruntime predictor through create_predictor.
+    cleanup = dict(keep_largest=True, fill_holes=True)
+    _assert_same_predictions(
+        Predictor(device="cpu", **cleanup),
+        create_predictor(pet_onnx, threads=1, **cleanup),
+        IMAGES["coffee"],
+    )
+    assert not np.array_equal(
+        Predictor(device="cpu", **cleanup).predict(IMAGES["coffee"]),
+        OnnxPredictor(pet_onnx).predict(IMAGES["coffee"]),
+    )
     with pytest.raises(ValueError, match="static-size graph and takes only \\[48, 64\\]"):
         OnnxPredictor(static, scales=(0.5, 1.0))
 

@@ -98,6 +98,8 @@ def evaluate_model(
     context: DistributedContext | None = None,
     tta: bool = False,
     scales: Sequence[float] = (1.0,),
+    keep_largest: bool = False,
+    fill_holes: bool = False,
 ) -> dict[str, Any]:
     """Dataset-wide metrics of ``model`` on ``loader``.
 
@@ -118,6 +120,9 @@ def evaluate_model(
         tta: average the logits with those of the horizontally flipped images (what
             ``seglab predict --tta`` does).
         scales: also average over these image scales (see :func:`tta_logits`).
+        keep_largest: score the masks with only the largest region of each class (of each
+            label, multilabel) kept, as ``seglab predict --keep-largest`` writes them.
+        fill_holes: score them with each class's holes filled (:mod:`seglab.postprocess`).
 
     Returns:
         Scalars ``pixel_accuracy``, ``mean_pixel_accuracy``, ``miou``, ``fwiou``, ``mean_dice``
@@ -143,10 +148,10 @@ def evaluate_model(
         if loss_fn is not None:
             loss_sum += loss_fn(logits, targets).item() * images.shape[0]
             count += images.shape[0]
-        if task == "multiclass":
-            meter.update(logits.argmax(dim=1), targets)
-        else:
-            meter.update(logits > 0, targets.long())
+        predictions = logits.argmax(dim=1) if task == "multiclass" else logits > 0
+        if keep_largest or fill_holes:
+            predictions = _clean_batch(predictions, task, keep_largest, fill_holes)
+        meter.update(predictions, targets if task == "multiclass" else targets.long())
     model.train(was_training)
     if context is not None and context.enabled:
         loss_sum, count = context.sum(loss_sum, count)
@@ -169,6 +174,20 @@ def evaluate_model(
     if loss_fn is not None:
         metrics["loss"] = loss_sum / max(count, 1)
     return metrics
+
+
+def _clean_batch(
+    predictions: torch.Tensor, task: str, keep_largest: bool, fill_holes: bool
+) -> torch.Tensor:
+    """:mod:`seglab.postprocess` on each mask of a ``(N, H, W)`` or ``(N, K, H, W)`` batch."""
+    from seglab.postprocess import clean_labels, clean_multilabel
+
+    clean = clean_labels if task == "multiclass" else clean_multilabel
+    masks = [
+        clean(mask, keep_largest=keep_largest, fill=fill_holes)
+        for mask in predictions.cpu().numpy()
+    ]
+    return torch.from_numpy(np.stack(masks)).to(predictions.device)
 
 
 def format_metrics_table(metrics: dict[str, Any], class_names: list[str]) -> str:
@@ -223,13 +242,16 @@ def evaluate_checkpoint(
     progress: bool = True,
     tta: bool = False,
     scales: Sequence[float] = (1.0,),
+    keep_largest: bool = False,
+    fill_holes: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a split of a dataset, as the checkpoint's training saw it.
 
     The dataset kind, label mode, image size and normalisation come from the checkpoint, so the
     evaluation preprocesses exactly as training did. With ``out``, writes ``metrics.json`` there.
     ``tta`` averages each prediction with that of the flipped image, ``scales`` with those of
-    rescaled images (:func:`tta_logits`).
+    rescaled images (:func:`tta_logits`). ``keep_largest`` and ``fill_holes`` clean the masks
+    before scoring (:mod:`seglab.postprocess`).
     """
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
     from seglab.engine.config import TrainConfig
@@ -256,6 +278,8 @@ def evaluate_checkpoint(
         progress=progress,
         tta=tta,
         scales=scales,
+        keep_largest=keep_largest,
+        fill_holes=fill_holes,
     )
     if out is not None:
         write_metrics_json(
@@ -267,5 +291,7 @@ def evaluate_checkpoint(
             images=len(split_data.dataset),
             tta=tta,
             scales=list(check_scales(scales)),
+            keep_largest=keep_largest,
+            fill_holes=fill_holes,
         )
     return metrics

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seglab.engine.evaluate import check_scales
 from seglab.engine.predict import Predictor
 
 __all__ = ["BACKENDS", "OnnxPredictor", "create_predictor"]
@@ -35,6 +34,8 @@ class OnnxPredictor(Predictor):
         tta: average the prediction with that of the horizontally flipped image.
         scales: also average over these scales of the network-size image (needs a graph
             exported with dynamic height and width).
+        keep_largest: keep only the largest region of each class (see :class:`Predictor`).
+        fill_holes: fill the holes of each class's regions.
         threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
 
     Attributes:
@@ -61,6 +62,8 @@ class OnnxPredictor(Predictor):
         device: str = "auto",
         tta: bool = False,
         scales: Sequence[float] = (1.0,),
+        keep_largest: bool = False,
+        fill_holes: bool = False,
         threads: int | None = None,
     ) -> None:
         from seglab.export import _require, parse_metadata
@@ -103,8 +106,7 @@ class OnnxPredictor(Predictor):
         self.size = (int(size[0]), int(size[1]))
         self.mean = self.metadata.get("mean")
         self.std = self.metadata.get("std")
-        self.tta = tta
-        self.scales = check_scales(scales)
+        self._set_test_time_options(tta, scales, keep_largest, fill_holes)
         if self.scales != (1.0,) and not self.metadata.get("dynamic", True):
             raise ValueError(
                 f"{self.checkpoint_path} is a static-size graph and takes only "
@@ -124,6 +126,8 @@ def create_predictor(
     device: str = "auto",
     tta: bool = False,
     scales: Sequence[float] = (1.0,),
+    keep_largest: bool = False,
+    fill_holes: bool = False,
     threads: int | None = None,
 ) -> Predictor:
     """A predictor for a checkpoint (``.pt``) or an exported ``.onnx`` file.
@@ -136,6 +140,8 @@ def create_predictor(
         device: ``auto``, ``cpu`` or ``cuda``.
         tta: average with the prediction of the horizontally flipped image.
         scales: also average over these image scales (1.0 is the network's size).
+        keep_largest: keep only the largest region of each class in the masks.
+        fill_holes: fill the holes of each class's regions.
         threads: onnxruntime intra-op threads (ignored by the torch backend, which uses
             ``torch.get_num_threads()``).
 
@@ -146,6 +152,13 @@ def create_predictor(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     is_onnx = checkpoint is not None and Path(checkpoint).suffix.lower() == ".onnx"
+    options = {
+        "device": device,
+        "tta": tta,
+        "scales": scales,
+        "keep_largest": keep_largest,
+        "fill_holes": fill_holes,
+    }
     if backend == "auto":
         backend = "onnxruntime" if is_onnx else "torch"
     if backend == "onnxruntime":
@@ -155,10 +168,10 @@ def create_predictor(
                 "`seglab export --checkpoint CKPT --format onnx --out model.onnx` and pass "
                 "--checkpoint model.onnx"
             )
-        return OnnxPredictor(checkpoint, device=device, tta=tta, scales=scales, threads=threads)
+        return OnnxPredictor(checkpoint, threads=threads, **options)
     if is_onnx:
         raise ValueError(
             f"{checkpoint} is an ONNX file: use --backend onnxruntime (or auto), "
             "or pass a .pt checkpoint to the torch backend"
         )
-    return Predictor(checkpoint, device=device, tta=tta, scales=scales)
+    return Predictor(checkpoint, **options)

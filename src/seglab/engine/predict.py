@@ -30,6 +30,7 @@ from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 from seglab.convert import image_to_tensor
 from seglab.engine.evaluate import check_scales, tta_logits
 from seglab.io import read_image, write_mask
+from seglab.postprocess import clean_labels, clean_multilabel
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -114,6 +115,9 @@ class Predictor:
         tta: average the prediction with that of the horizontally flipped image.
         scales: also average over these scales of the network-size image, e.g.
             ``(0.75, 1.0, 1.25)`` (see :func:`~seglab.engine.evaluate.tta_logits`).
+        keep_largest: keep only the largest region of each class (of each label, multilabel)
+            in the mask at the image's size; see :mod:`seglab.postprocess`.
+        fill_holes: fill the holes of each class's regions, after ``keep_largest``.
 
     Example:
         >>> from seglab.samples import load_sample
@@ -129,6 +133,8 @@ class Predictor:
         device: str = "auto",
         tta: bool = False,
         scales: Sequence[float] = (1.0,),
+        keep_largest: bool = False,
+        fill_holes: bool = False,
     ) -> None:
         from seglab.engine.train import resolve_device
 
@@ -143,8 +149,16 @@ class Predictor:
         self.size = (int(size[0]), int(size[1]))
         self.mean = preprocess.get("mean")
         self.std = preprocess.get("std")
+        self._set_test_time_options(tta, scales, keep_largest, fill_holes)
+
+    def _set_test_time_options(
+        self, tta: bool, scales: Sequence[float], keep_largest: bool, fill_holes: bool
+    ) -> None:
+        """Store the test-time augmentation and mask clean-up settings (shared by backends)."""
         self.tta = tta
         self.scales = check_scales(scales)
+        self.keep_largest = keep_largest
+        self.fill_holes = fill_holes
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, K, h, w)`` of a prepared batch; the one step other backends replace."""
@@ -176,9 +190,10 @@ class Predictor:
             ``(H, W)`` uint8 index mask (multiclass), or ``(K, H, W)`` bool (multilabel).
         """
         probs = _resize_probs(probs, shape)
+        cleanup = {"keep_largest": self.keep_largest, "fill": self.fill_holes}
         if self.task == "multiclass":
-            return _argmax_classes(probs).numpy()
-        return (probs > 0.5).numpy()
+            return clean_labels(_argmax_classes(probs).numpy(), **cleanup)
+        return clean_multilabel((probs > 0.5).numpy(), **cleanup)
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities at the image's own size.
