@@ -115,9 +115,10 @@ class Predictor:
         tta: average the prediction with that of the horizontally flipped image.
         scales: also average over these scales of the network-size image, e.g.
             ``(0.75, 1.0, 1.25)`` (see :func:`~seglab.engine.evaluate.tta_logits`).
-        keep_largest: keep only the largest region of each class (of each label, multilabel)
-            in the mask at the image's size; see :mod:`seglab.postprocess`.
-        fill_holes: fill the holes of each class's regions, after ``keep_largest``.
+        keep_largest: keep only the largest region of each class but 0, the background (of
+            each label, multilabel), in the mask at the image's size; see
+            :mod:`seglab.postprocess`.
+        fill_holes: fill the holes of those regions with their class, after ``keep_largest``.
 
     Example:
         >>> from seglab.samples import load_sample
