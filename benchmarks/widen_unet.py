@@ -60,21 +60,16 @@ def widen_state_dict(
             continue
         value = init.clone()
         input_dim = 0 if _TRANSPOSED.search(key) else 1
-        if key.endswith("weight") and value.dim() == 4:
-            # The weights that read the new input channels start at zero.
-            positions = _old_positions(
-                key, input_dim, old.shape[input_dim], value.shape[input_dim], input_dim
-            )
-            keep = torch.zeros(value.shape[input_dim], dtype=torch.bool)
-            keep[positions] = True
-            index = [slice(None)] * value.dim()
-            index[input_dim] = ~keep
-            value[tuple(index)] = 0
-        index = tuple(
+        positions = tuple(
             _old_positions(key, dim, old.shape[dim], value.shape[dim], input_dim)
             for dim in range(value.dim())
         )
-        value[torch.meshgrid(*index, indexing="ij")] = old.to(value.dtype)
+        if value.dim() == 4:
+            # The weights that read the new input channels start at zero.
+            new_inputs = torch.ones(value.shape[input_dim], dtype=torch.bool)
+            new_inputs[positions[input_dim]] = False
+            value.index_fill_(input_dim, new_inputs.nonzero().flatten(), 0)
+        value[torch.meshgrid(*positions, indexing="ij")] = old.to(value.dtype)
         wide[key] = value
     return wide
 

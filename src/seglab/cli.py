@@ -125,6 +125,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_time_options(args: argparse.Namespace) -> dict:
+    """The test-time augmentation and mask clean-up flags shared by evaluate and predict."""
+    return {
+        "tta": args.tta,
+        "scales": args.scales,
+        "keep_largest": args.keep_largest,
+        "fill_holes": args.fill_holes,
+    }
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from seglab.checkpoint import load_checkpoint
     from seglab.engine.evaluate import evaluate_checkpoint, format_metrics_table
@@ -139,10 +149,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         out=out,
         progress=not args.quiet,
-        tta=args.tta,
-        scales=args.scales,
-        keep_largest=args.keep_largest,
-        fill_holes=args.fill_holes,
+        **_test_time_options(args),
     )
     class_names = load_checkpoint(args.checkpoint)["class_names"]
     print(format_metrics_table(metrics, class_names))
@@ -166,10 +173,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.checkpoint,
         backend=args.backend,
         device=args.device,
-        tta=args.tta,
-        scales=args.scales,
-        keep_largest=args.keep_largest,
-        fill_holes=args.fill_holes,
+        **_test_time_options(args),
     )
     summary = predict_files(
         predictor,

@@ -96,6 +96,8 @@ def clean_labels(
             f"labels must be a 2-D integer index mask; got shape {labels.shape}, {labels.dtype}"
         )
     out = labels.copy()
+    if not (keep_largest or fill):
+        return out
     classes = [value for value in np.unique(labels) if value != background]
     if keep_largest:
         for value in classes:

@@ -191,10 +191,12 @@ class Predictor:
             ``(H, W)`` uint8 index mask (multiclass), or ``(K, H, W)`` bool (multilabel).
         """
         probs = _resize_probs(probs, shape)
-        cleanup = {"keep_largest": self.keep_largest, "fill": self.fill_holes}
-        if self.task == "multiclass":
-            return clean_labels(_argmax_classes(probs).numpy(), **cleanup)
-        return clean_multilabel((probs > 0.5).numpy(), **cleanup)
+        multiclass = self.task == "multiclass"
+        labels = _argmax_classes(probs).numpy() if multiclass else (probs > 0.5).numpy()
+        if not (self.keep_largest or self.fill_holes):
+            return labels
+        clean = clean_labels if multiclass else clean_multilabel
+        return clean(labels, keep_largest=self.keep_largest, fill=self.fill_holes)
 
     def predict_proba(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities at the image's own size.
