@@ -108,6 +108,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         augment=not args.no_augment,
         aug_scale=tuple(args.aug_scale),
         aug_rotation=args.aug_rotation,
+        aug_hue=args.aug_hue,
+        aug_gray=args.aug_gray,
         copy_paste=args.copy_paste,
         normalize=args.normalize,
     )
@@ -451,6 +453,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--aug-rotation", type=float, default=10.0, help="largest random rotation (degrees)"
+    )
+    train.add_argument(
+        "--aug-hue",
+        type=float,
+        default=0.02,
+        metavar="TURNS",
+        help="largest random hue shift, in turns of the colour wheel (0 to 0.5)",
+    )
+    train.add_argument(
+        "--aug-gray",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="chance that a training image is turned grey (learn shapes, not coat colours)",
     )
     train.add_argument(
         "--copy-paste",

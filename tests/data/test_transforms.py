@@ -194,6 +194,7 @@ def test_generator_makes_random_transforms_reproducible():
         lambda g: T.RandomRotation(30, generator=g),
         lambda g: T.RandomHorizontalFlip(generator=g),
         lambda g: T.ColorJitter(0.3, 0.3, 0.3, 0.1, generator=g),
+        lambda g: T.RandomGrayscale(0.5, generator=g),
     ]
 
     def run(seed: int):
@@ -245,7 +246,7 @@ def test_color_jitter_changes_only_the_image():
     # Saturation alone scales each pixel's distance from its own grey by one factor.
     colourful = torch.rand(3, 6, 6) * 0.5 + 0.25
     saturated, _ = T.ColorJitter(0, 0, 0.5, 0)(colourful, None)
-    grey_in, grey_out = T._gray(colourful), T._gray(saturated)
+    grey_in, grey_out = T.luma(colourful), T.luma(saturated)
     torch.testing.assert_close(grey_out, grey_in)
     factor = (saturated - grey_out) / (colourful - grey_in)
     assert torch.allclose(factor, factor.flatten()[0], atol=1e-3)
@@ -258,8 +259,29 @@ def test_color_jitter_changes_only_the_image():
     # red (0.6, 0.2, 0.2) has grey 1/3, offset (4, -2, -2) / 15, so it becomes (1, 7, 7) / 15.
     red = torch.tensor([0.6, 0.2, 0.2]).view(3, 1, 1)
     torch.testing.assert_close(
-        T._rotate_hue(red, 0.5).flatten(), torch.tensor([1.0, 7.0, 7.0]) / 15, atol=1e-6, rtol=0
+        T.rotate_hue(red, 0.5).flatten(), torch.tensor([1.0, 7.0, 7.0]) / 15, atol=1e-6, rtol=0
     )
+
+
+def test_random_grayscale_gives_the_luma_in_every_channel():
+    image, mask = _pair()
+    grey, same_mask = T.RandomGrayscale(p=1.0)(image, mask)
+    assert same_mask is mask
+    # ITU-R 601 luma, computed by hand for every pixel.
+    luma = 0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2]
+    for channel in range(3):
+        torch.testing.assert_close(grey[channel], luma)
+    untouched, _ = T.RandomGrayscale(p=0.0)(image, mask)
+    assert untouched is image
+    # A one-channel image is already grey: it is passed through.
+    single = torch.rand(1, 4, 4)
+    assert T.RandomGrayscale(p=1.0)(single, None)[0] is single
+    # With p = 0.3 about 30 % of 2,000 draws turn grey.
+    generator = torch.Generator().manual_seed(0)
+    transform = T.RandomGrayscale(p=0.3, generator=generator)
+    colour = torch.tensor([0.9, 0.1, 0.1]).view(3, 1, 1)
+    turned = sum(float(transform(colour, None)[0][1, 0, 0]) > 0.2 for _ in range(2000))
+    assert 540 <= turned <= 660
 
 
 def test_normalize_and_make_normalize():
@@ -303,6 +325,8 @@ def test_errors():
         T.RandomRotation(-5)
     with pytest.raises(ValueError, match=r"degrees must be a number or a range \(low, high\)"):
         T.RandomRotation((10, -10))
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\], got 2"):
+        T.RandomGrayscale(p=2)
     with pytest.raises(ValueError, match="contrast must be non-negative, got -0.1"):
         T.ColorJitter(contrast=-0.1)
     with pytest.raises(ValueError, match=r"hue must be at most 0.5 \(half a turn\), got 0.7"):

@@ -126,3 +126,21 @@ def test_augmentation_settings_reach_the_transforms(folder_dataset, tmp_path):
         TrainConfig(data="x", aug_scale=(1.5, 1.0))
     with pytest.raises(ValueError, match="aug_rotation must be >= 0"):
         TrainConfig(data="x", aug_rotation=-1)
+
+
+def test_colour_settings_reach_the_transforms():
+    from seglab.data import transforms as T
+    from seglab.engine.datasets import _augmentation
+
+    steps = _augmentation(TrainConfig(data="x"), ignore_index=None).transforms
+    jitter = [step for step in steps if isinstance(step, T.ColorJitter)]
+    assert [j.hue for j in jitter] == [0.02]  # the default, as the shipped model was trained
+    assert not any(isinstance(step, T.RandomGrayscale) for step in steps)
+    config = TrainConfig(data="x", aug_hue=0.5, aug_gray=0.25)
+    steps = _augmentation(config, ignore_index=None).transforms
+    assert [s.hue for s in steps if isinstance(s, T.ColorJitter)] == [0.5]
+    assert [s.p for s in steps if isinstance(s, T.RandomGrayscale)] == [0.25]
+    with pytest.raises(ValueError, match=r"aug_hue must be in \[0, 0.5\] turns, got 0.6"):
+        TrainConfig(data="x", aug_hue=0.6)
+    with pytest.raises(ValueError, match=r"aug_gray must be a probability in \[0, 1\], got -0.1"):
+        TrainConfig(data="x", aug_gray=-0.1)

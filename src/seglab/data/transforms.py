@@ -37,6 +37,9 @@ __all__ = [
     "RandomScaleCrop",
     "RandomHorizontalFlip",
     "RandomRotation",
+    "RandomGrayscale",
+    "luma",
+    "rotate_hue",
     "ColorJitter",
     "Normalize",
     "make_normalize",
@@ -493,13 +496,13 @@ class ColorJitter:
         if self.brightness:
             image = image * self._factor(self.brightness)
         if self.contrast:
-            mean = (_gray(image) if is_rgb else image).mean()
+            mean = (luma(image) if is_rgb else image).mean()
             image = (image - mean) * self._factor(self.contrast) + mean
         if is_rgb and self.saturation:
-            gray = _gray(image)
+            gray = luma(image)
             image = (image - gray) * self._factor(self.saturation) + gray
         if is_rgb and self.hue:
-            image = _rotate_hue(image, _uniform(-self.hue, self.hue, self.generator))
+            image = rotate_hue(image, _uniform(-self.hue, self.hue, self.generator))
         return image.clamp(0.0, 1.0), mask
 
     def __repr__(self) -> str:
@@ -509,12 +512,58 @@ class ColorJitter:
         )
 
 
-def _gray(image: torch.Tensor) -> torch.Tensor:
-    # ITU-R 601 luma weights, as PIL and torchvision use.
+class RandomGrayscale:
+    """Replace the image by its grey version (in all three channels) with probability ``p``.
+
+    Teaches a model the shapes of things rather than their colours: a pet model trained on a
+    few breeds otherwise learns their fur colours and fails on other coats.
+
+    Raises:
+        ValueError: if ``p`` is not in [0, 1].
+
+    Example:
+        >>> image = torch.tensor([1.0, 0.0, 0.0]).reshape(3, 1, 1)
+        >>> [round(v, 3) for v in RandomGrayscale(p=1.0)(image, None)[0].flatten().tolist()]
+        [0.299, 0.299, 0.299]
+    """
+
+    def __init__(self, p: float = 0.1, *, generator: torch.Generator | None = None) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p}")
+        self.p = p
+        self.generator = generator
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor | None) -> Pair:
+        if image.shape[0] == 3 and float(torch.rand(1, generator=self.generator)) < self.p:
+            return luma(image).expand(3, -1, -1).clone(), mask
+        return image, mask
+
+    def __repr__(self) -> str:
+        return f"RandomGrayscale(p={self.p})"
+
+
+def luma(image: torch.Tensor) -> torch.Tensor:
+    """Grey level of an RGB image, with the ITU-R 601 weights that PIL and torchvision use.
+
+    Args:
+        image: ``(3, H, W)`` float RGB.
+
+    Returns:
+        ``(1, H, W)``: ``0.299 R + 0.587 G + 0.114 B``.
+    """
     return (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None]
 
 
-def _rotate_hue(image: torch.Tensor, turns: float) -> torch.Tensor:
+def rotate_hue(image: torch.Tensor, turns: float) -> torch.Tensor:
+    """Turn the hue of an RGB image by ``turns`` of the colour wheel (greys stay grey).
+
+    Args:
+        image: ``(3, H, W)`` float RGB in [0, 1].
+        turns: the hue turn; 0.5 is half a turn (red becomes cyan).
+
+    Returns:
+        ``(3, H, W)``, not clipped: a turned colour can leave [0, 1] slightly.
+    """
     angle = turns * 2.0 * math.pi
     cos, sin = math.cos(angle), math.sin(angle)
     third, root = 1.0 / 3.0, math.sqrt(1.0 / 3.0)

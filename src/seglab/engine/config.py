@@ -94,6 +94,8 @@ class TrainConfig:
         augment: random scale/crop, flip, rotation and colour jitter on training images.
         aug_scale: range of the random scale factor (``RandomScaleCrop``).
         aug_rotation: largest random rotation in degrees (0: none).
+        aug_hue: largest random hue shift, in turns of the colour wheel (0 to 0.5).
+        aug_gray: probability that a training image is turned grey.
         copy_paste: probability that a training image receives the foreground of another
             image of its batch (:func:`~seglab.data.mixing.copy_paste`); 0 turns it off.
             Like the other augmentations it needs ``augment``.
@@ -139,6 +141,8 @@ class TrainConfig:
     augment: bool = True
     aug_scale: tuple[float, float] = (0.75, 1.33)
     aug_rotation: float = 10.0
+    aug_hue: float = 0.02
+    aug_gray: float = 0.0
     copy_paste: float = 0.0
     normalize: str | None = None
 
@@ -166,6 +170,10 @@ class TrainConfig:
             raise ValueError(f"aug_scale must be a range 0 < low <= high, got {self.aug_scale}")
         if self.aug_rotation < 0:
             raise ValueError(f"aug_rotation must be >= 0 degrees, got {self.aug_rotation}")
+        if not 0.0 <= self.aug_hue <= 0.5:
+            raise ValueError(f"aug_hue must be in [0, 0.5] turns, got {self.aug_hue}")
+        if not 0.0 <= self.aug_gray <= 1.0:
+            raise ValueError(f"aug_gray must be a probability in [0, 1], got {self.aug_gray}")
         if not 0.0 <= self.copy_paste <= 1.0:
             raise ValueError(f"copy_paste must be a probability in [0, 1], got {self.copy_paste}")
         if not 0.0 < self.val_fraction < 1.0:

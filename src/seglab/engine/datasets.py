@@ -87,7 +87,9 @@ def _augmentation(config: TrainConfig, ignore_index: int | None):
     ]
     if config.aug_rotation:
         steps.append(T.RandomRotation(config.aug_rotation, ignore_index=fill))
-    steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02))
+    steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=config.aug_hue))
+    if config.aug_gray:
+        steps.append(T.RandomGrayscale(config.aug_gray))
     return T.Compose(steps)
 
 

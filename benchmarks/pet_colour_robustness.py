@@ -1,0 +1,126 @@
+"""How much a pet checkpoint relies on coat colour: IoU on colour-changed images and on horses.
+
+The shared pets are three breeds (ruddy Abyssinians, spotted Bengals, white and brown
+bulldogs), so a model trained on them can learn "orange fur is pet" instead of the shape of an
+animal, and then fail on a black cat or a grey dog. This script measures that with data we have:
+
+    * ``val``: the held-out pet images as they are;
+    * ``gray``: the same images in grey (the luma in all three channels): no colour at all;
+    * ``hue 0.25`` / ``hue 0.5``: the same images with their hue turned a quarter and half a
+      turn of the colour wheel (greys stay grey; an orange coat becomes green or blue);
+    * ``horses``: the 233 Weizmann horses (``figure_ground`` masks resized to the ``rgb``
+      images, as the data's SOURCE.md says): animals of other shapes and coats that no pet
+      model trained on.
+
+Each figure is the pooled foreground IoU at the images' own size, of the masks that
+``seglab predict`` writes (the same :class:`~seglab.engine.predict.Predictor` code path).
+The val images are the split of ``seglab train --val-fraction 0.15 --split-seed 0``.
+
+Usage:
+    nice .venv/bin/python benchmarks/pet_colour_robustness.py shipped runs/pet_col_a/best.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from seglab.data import OxfordPetDataset
+from seglab.data.transforms import luma, rotate_hue
+from seglab.engine.predict import Predictor
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB → the same image in grey, the luma in all three channels."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    grey = luma(tensor).expand(3, -1, -1)
+    return (grey.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def turn_hue(image: np.ndarray, turns: float) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB with its hue turned by ``turns`` of the colour wheel."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    turned = rotate_hue(tensor, turns).clamp(0.0, 1.0)
+    return (turned.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def pet_val_pairs(root: Path, val_fraction: float, split_seed: int) -> list[Pair]:
+    """The held-out pet images and their binary masks (pet and border = 1), at full size."""
+    dataset = OxfordPetDataset(
+        root, split="val", mode="binary", size=128, val_fraction=val_fraction, seed=split_seed
+    )
+    pairs = []
+    for stem in dataset.stems:
+        image = np.asarray(Image.open(dataset.image_path(stem)).convert("RGB"))
+        pairs.append((image, np.asarray(Image.open(dataset.trimap_path(stem))) != 2))
+    return pairs
+
+
+def horse_pairs(root: Path) -> list[Pair]:
+    """Weizmann horses: ``rgb`` images with their ``figure_ground`` masks resized to them."""
+    pairs = []
+    for path in sorted((root / "rgb").glob("*.jpg")):
+        image = Image.open(path).convert("RGB")
+        mask = Image.open(root / "figure_ground" / path.name).convert("L")
+        mask = mask.resize(image.size, Image.Resampling.NEAREST)
+        pairs.append((np.asarray(image), np.asarray(mask) >= 128))
+    return pairs
+
+
+def pooled_iou(
+    predictor: Predictor,
+    pairs: Iterable[Pair],
+    change: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch: int = 16,
+) -> float:
+    """Foreground IoU over all pixels of all images (class 1 of the predicted masks)."""
+    pairs = list(pairs)
+    inter = union = 0
+    for start in range(0, len(pairs), batch):
+        chunk = pairs[start : start + batch]
+        images = [change(image) if change else image for image, _ in chunk]
+        for labels, (_, truth) in zip(predictor.predict_batch(images), chunk, strict=True):
+            predicted = labels == 1
+            inter += int((predicted & truth).sum())
+            union += int((predicted | truth).sum())
+    return inter / union if union else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", help="checkpoint paths, or 'shipped'")
+    parser.add_argument("--data", default="../shared/data", help="folder of the shared data")
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--split-seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    data = Path(args.data)
+    val = pet_val_pairs(data / "oxford-iiit-pet", args.val_fraction, args.split_seed)
+    horses = horse_pairs(data / "weizmann-horse" / "weizmann_horse_db")
+    tests = {
+        "val": (val, None),
+        "gray": (val, to_gray),
+        "hue 0.25": (val, lambda image: turn_hue(image, 0.25)),
+        "hue 0.5": (val, lambda image: turn_hue(image, 0.5)),
+        "horses": (horses, None),
+    }
+    print(f"| checkpoint | {' | '.join(tests)} |")
+    print(f"|---|{'---:|' * len(tests)}")
+    for name in tqdm(args.checkpoints, desc="checkpoints", file=sys.stderr):
+        predictor = Predictor(None if name == "shipped" else name, device="cpu")
+        scores = [pooled_iou(predictor, pairs, change) for pairs, change in tests.values()]
+        print(f"| `{name}` | {' | '.join(f'{score:.3f}' for score in scores)} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
