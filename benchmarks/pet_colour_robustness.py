@@ -17,12 +17,14 @@ Each figure is the pooled foreground IoU at the images' own size, of the masks t
 The val images are the split of ``seglab train --val-fraction 0.15 --split-seed 0``.
 
 Usage:
-    nice .venv/bin/python benchmarks/pet_colour_robustness.py shipped runs/pet_col_a/best.pt
+    nice .venv/bin/python benchmarks/pet_colour_robustness.py shipped runs/pet_col_a/best.pt \
+        --figure docs/images/pet_colour_robustness.png
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -41,14 +43,14 @@ Pair = tuple[np.ndarray, np.ndarray]
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB → the same image in grey, the luma in all three channels."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
     grey = luma(tensor).expand(3, -1, -1)
     return (grey.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
 def turn_hue(image: np.ndarray, turns: float) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB with its hue turned by ``turns`` of the colour wheel."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
     turned = rotate_hue(tensor, turns).clamp(0.0, 1.0)
     return (turned.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
@@ -95,12 +97,50 @@ def pooled_iou(
     return inter / union if union else float("nan")
 
 
+def draw_figure(
+    path: Path, predictors: dict[str, Predictor], examples: list[tuple[str, np.ndarray]]
+) -> None:
+    """One row per example image, one column per checkpoint: its mask over the image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from seglab.viz import overlay_mask
+
+    rows, cols = len(examples), len(predictors)
+    figure, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.2 * rows), squeeze=False)
+    for row, (label, image) in enumerate(examples):
+        # Thumbnails keep the PNG small; the masks are predicted on them, as on any image.
+        thumb = Image.fromarray(image)
+        thumb.thumbnail((200, 200), Image.Resampling.LANCZOS)
+        image = np.asarray(thumb)
+        for col, (name, predictor) in enumerate(predictors.items()):
+            axis = axes[row, col]
+            axis.imshow(overlay_mask(image, predictor.predict(image)))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(name, fontsize=8)
+            if col == 0:
+                axis.set_ylabel(label, fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=80)
+    plt.close(figure)
+    # 256 colours are plenty for overlays and keep the PNG in the docs about 4x smaller.
+    buffer.seek(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.open(buffer).convert("RGB").quantize(256).save(path, optimize=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", help="checkpoint paths, or 'shipped'")
     parser.add_argument("--data", default="../shared/data", help="folder of the shared data")
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--figure", type=Path, help="also draw example masks into this PNG")
     args = parser.parse_args(argv)
 
     data = Path(args.data)
@@ -115,10 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"| checkpoint | {' | '.join(tests)} |")
     print(f"|---|{'---:|' * len(tests)}")
+    predictors = {}
     for name in tqdm(args.checkpoints, desc="checkpoints", file=sys.stderr):
-        predictor = Predictor(None if name == "shipped" else name, device="cpu")
+        predictor = predictors[name] = Predictor(None if name == "shipped" else name, device="cpu")
         scores = [pooled_iou(predictor, pairs, change) for pairs, change in tests.values()]
         print(f"| `{name}` | {' | '.join(f'{score:.3f}' for score in scores)} |", flush=True)
+    if args.figure:
+        # Fixed examples, not picked by score: the first two val images, and two horses.
+        examples = [("val", val[0][0]), ("val, gray", to_gray(val[1][0]))]
+        examples += [("val, hue 0.25", turn_hue(val[0][0], 0.25)), ("horse", horses[0][0])]
+        examples += [("horse", horses[1][0])]
+        draw_figure(args.figure, predictors, examples)
     return 0
 
 
