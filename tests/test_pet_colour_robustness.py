@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "pet_colour_robustness.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("pet_colour_robustness", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-robustness = _load_script()
+from benchmarks import pet_colour_robustness as robustness
 
 
 def test_gray_is_the_luma_in_every_channel():

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks import widen_unet
 from seglab.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from seglab.models import create_model
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "widen_unet.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("widen_unet", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-widen_unet = _load_script()
 
 
 def _trained_like(base: int, bilinear: bool) -> torch.nn.Module:
