@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from tqdm import tqdm
 
+from seglab.convert import image_to_tensor, tensor_to_image
 from seglab.data import OxfordPetDataset
 from seglab.data.transforms import luma, rotate_hue
 from seglab.engine.predict import Predictor
@@ -43,16 +43,12 @@ Pair = tuple[np.ndarray, np.ndarray]
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB → the same image in grey, the luma in all three channels."""
-    tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
-    grey = luma(tensor).expand(3, -1, -1)
-    return (grey.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return tensor_to_image(luma(image_to_tensor(image)).expand(3, -1, -1))
 
 
 def turn_hue(image: np.ndarray, turns: float) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB with its hue turned by ``turns`` of the colour wheel."""
-    tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
-    turned = rotate_hue(tensor, turns).clamp(0.0, 1.0)
-    return (turned.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return tensor_to_image(rotate_hue(image_to_tensor(image), turns))
 
 
 def pet_val_pairs(root: Path, val_fraction: float, split_seed: int) -> list[Pair]:

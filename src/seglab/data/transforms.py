@@ -83,6 +83,12 @@ def _randint(low: int, high: int, generator: torch.Generator | None) -> int:
     return int(torch.randint(low, high + 1, (1,), generator=generator))
 
 
+def _check_probability(p: float) -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1], got {p}")
+    return p
+
+
 def _mask_fill(mask: torch.Tensor, ignore_index: int) -> float:
     # Index masks mark unknown pixels as void; multi-label masks have no void, so "absent".
     return float(ignore_index) if mask.ndim == 2 else 0.0
@@ -382,9 +388,7 @@ class RandomHorizontalFlip:
     """
 
     def __init__(self, p: float = 0.5, *, generator: torch.Generator | None = None) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {p}")
-        self.p = p
+        self.p = _check_probability(p)
         self.generator = generator
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor | None) -> Pair:
@@ -529,9 +533,7 @@ class RandomGrayscale:
     """
 
     def __init__(self, p: float = 0.1, *, generator: torch.Generator | None = None) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {p}")
-        self.p = p
+        self.p = _check_probability(p)
         self.generator = generator
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor | None) -> Pair:
