@@ -7,8 +7,10 @@ renamed over the target, so an interrupted run never leaves a half-written mask.
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import re
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,8 @@ __all__ = [
     "write_image",
     "voc_palette",
     "atomic_write_bytes",
+    "remove_stale_temp_files",
+    "ensure_folder",
 ]
 
 
@@ -110,18 +114,88 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     )
 
 
+TEMP_SUFFIX = ".tmp"
+# Hex digits now; older seglab versions used mkstemp's eight letters, digits and underscores.
+_TEMP_NAME = re.compile(r"\..+\.[0-9a-z_]{8}" + re.escape(TEMP_SUFFIX))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    The file gets the permissions any new file gets (``0o666`` less the umask: ``0o644``
+    under the usual umask 022), not the ``0o600`` of :func:`tempfile.mkstemp`.
+
+    Raises:
+        OSError: (``PermissionError``, ``NotADirectoryError``, ``IsADirectoryError``, ...)
+            with a message that names ``path``, when the folder or the file cannot be written.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    ensure_folder(path.parent, purpose=f"write {path}")
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+        # O_EXCL on a fresh random name: the kernel applies the umask to 0o666, as for any
+        # file a program creates, and no other writer can share the temporary file.
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
         raise
+
+
+def ensure_folder(folder: str | os.PathLike, *, purpose: str | None = None) -> Path:
+    """Create ``folder`` (and its parents) unless it exists.
+
+    Raises:
+        NotADirectoryError: if it, or a folder above it, is an existing file.
+        OSError: (e.g. ``PermissionError``) if it cannot be created; the message names it.
+    """
+    folder = Path(folder)
+    what = purpose or f"create {folder}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), folder)
+        raise NotADirectoryError(
+            errno.ENOTDIR, f"cannot {what}: {blocker} is a file, not a folder"
+        ) from None
+    except OSError as error:
+        raise type(error)(error.errno, f"cannot {what}: {error.strerror or error}") from None
+    return folder
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The same kind of OSError, with a message about ``path`` rather than a temporary file."""
+    message = f"cannot write {path}: {error.strerror or error}"
+    return type(error)(error.errno, message) if error.errno else type(error)(message)
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that an interrupted :func:`atomic_write_bytes` left behind.
+
+    Only files named like ours (``.<name>.<8 random characters>.tmp``) are touched. Call it before
+    writing into ``folder``, never while another process writes there.
+
+    Returns:
+        The deleted files.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for candidate in folder.glob(f".*{TEMP_SUFFIX}"):
+        if _TEMP_NAME.fullmatch(candidate.name) and candidate.is_file():
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
 
 
 def write_mask(

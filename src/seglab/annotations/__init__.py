@@ -1,6 +1,12 @@
 """Labels as polygons and key points: polygon <-> mask, COCO and LabelMe files, conversions,
-and sub-pixel key-point localisation (argmax, Gaussian fit, soft-argmax)."""
+and sub-pixel key-point localisation (argmax, Gaussian fit, soft-argmax).
 
+Annotation files may be hostile: every reader checks sizes against
+:data:`MAX_ANNOTATION_PIXELS` and coordinates against :data:`MAX_ANNOTATION_COORDINATE`
+before allocating anything.
+"""
+
+from seglab.annotations._validate import MAX_ANNOTATION_COORDINATE, MAX_ANNOTATION_PIXELS
 from seglab.annotations.coco import (
     coco_to_masks,
     mask_to_rle,

@@ -26,12 +26,27 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from seglab.annotations._validate import dump_json, fail, load_json, positive_int, require
+from seglab.annotations._validate import (
+    add_category_name,
+    check_class_names,
+    check_pixels,
+    dump_json,
+    fail,
+    flat_coordinates,
+    is_int,
+    load_json,
+    naming,
+    positive_int,
+    require,
+    rle_counts,
+)
 from seglab.annotations.polygons import (
+    Window,
     as_parts,
     keyhole_ring,
-    mask_to_polygons,
-    polygons_to_mask,
+    paint,
+    polygons_window,
+    trace_values,
 )
 from seglab.annotations.simplify import simplify_polygons
 from seglab.io import atomic_write_bytes
@@ -42,6 +57,7 @@ __all__ = [
     "segmentation_to_polygons",
     "segmentation_to_mask",
     "mask_to_rle",
+    "segmentation_window",
     "validate_coco",
     "read_coco",
     "write_coco",
@@ -73,11 +89,18 @@ def polygons_to_segmentation(polygons: Sequence) -> list[list[float]]:
 def segmentation_to_polygons(segmentation: list) -> list[np.ndarray]:
     """A COCO polygon segmentation as a list of parts (one ring each, unioned).
 
+    Raises:
+        ValueError: for a polygon that is not a flat list of an even number of finite numbers
+            within :data:`~seglab.annotations.MAX_ANNOTATION_COORDINATE`.
+
     Example:
         >>> segmentation_to_polygons([[0, 0, 2, 0, 2, 2]])[0].tolist()
         [[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]]
     """
-    return [np.asarray(flat, dtype=np.float64).reshape(-1, 2) for flat in segmentation]
+    return [
+        flat_coordinates(list(flat), "segmentation", f"[{k}]")
+        for k, flat in enumerate(segmentation)
+    ]
 
 
 def mask_to_rle(mask: np.ndarray) -> dict:
@@ -94,71 +117,131 @@ def mask_to_rle(mask: np.ndarray) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
+def _rle_window(runs: np.ndarray, height: int, width: int) -> Window:
+    """The foreground of validated RLE runs inside its bounding window, without the image.
+
+    Runs go down the columns (Fortran order). A run that spans two columns covers the bottom
+    of one and the top of the next, so the window is then the full height and every run is
+    contiguous in the window's own column-major order.
+    """
+    ends = np.cumsum(runs)
+    starts = (ends - runs)[1::2]
+    lengths = runs[1::2]
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    if not starts.size:
+        return 0, 0, np.zeros((0, 0), dtype=bool)
+    first_col, last_col = starts // height, (starts + lengths - 1) // height
+    col0, col1 = int(first_col.min()), int(last_col.max()) + 1
+    if (first_col != last_col).any():
+        row0, row1 = 0, height
+    else:
+        row0 = int((starts % height).min())
+        row1 = int(((starts + lengths - 1) % height).max()) + 1
+    rows = row1 - row0
+    local = (first_col - col0) * rows + (starts % height - row0)
+    # +1 where a run starts, -1 where it ends: runs never overlap, so int8 is enough.
+    steps = np.zeros((col1 - col0) * rows + 1, dtype=np.int8)
+    np.add.at(steps, local, 1)
+    np.add.at(steps, local + lengths, -1)
+    inside = np.cumsum(steps[:-1], dtype=np.int8).astype(bool).reshape(col1 - col0, rows).T
+    return row0, col0, np.ascontiguousarray(inside)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _rle_size(segmentation: dict, height: int, width: int) -> None:
+    size = segmentation.get("size")
+    if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(_integer(v) for v in size)):
+        raise ValueError(f"RLE size must be [H, W], got {size!r:.100}")
+    size = [int(v) for v in size]
+    if size != [height, width]:
+        raise ValueError(f"RLE size {size} differs from the image size {[height, width]}")
+
+
+def segmentation_window(segmentation: list | dict, height: int, width: int) -> Window:
+    """Decode one COCO segmentation inside its bounding window (see
+    :func:`seglab.annotations.polygons.polygons_window`).
+
+    The cost is that of the object, not of the image, so that painting many small objects into
+    a large image stays cheap.
+
+    Returns:
+        ``(row0, col0, inside)``.
+
+    Raises:
+        ValueError: as :func:`segmentation_to_mask`.
+
+    Example:
+        >>> segmentation_window([[1, 1, 3, 1, 3, 2, 1, 2]], 9, 9)[2].astype(int).tolist()
+        [[1, 1]]
+    """
+    if isinstance(segmentation, dict):
+        for name, value in (("height", height), ("width", width)):
+            if not _integer(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r:.100}")
+        height, width = int(height), int(width)
+        check_pixels(height, width, "RLE", "size")
+        _rle_size(segmentation, height, width)
+        runs = rle_counts(segmentation.get("counts"), height, width, "RLE", "counts")
+        return _rle_window(runs, height, width)
+    return polygons_window(segmentation_to_polygons(segmentation), height, width)
+
+
 def segmentation_to_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
     """Decode one COCO segmentation (polygons or RLE) to an ``(H, W)`` bool mask.
 
     Polygons go through :func:`seglab.annotations.polygons.polygons_to_mask` (the pixel-centre
-    rule that pycocotools approximates to 1/5 px); RLE through pycocotools.
+    rule that pycocotools approximates to 1/5 px); RLE is decoded as pycocotools does, after
+    checking its runs.
 
     Raises:
-        ValueError: if an RLE ``size`` differs from ``(height, width)``.
+        ValueError: if an RLE ``size`` differs from ``(height, width)``, its counts are
+            malformed, negative or do not add up to ``height * width``; for a size over
+            :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS`; or for a bad polygon (see
+            :func:`~seglab.annotations.polygons.polygons_to_mask`).
 
     Example:
         >>> segmentation_to_mask([[0, 0, 2, 0, 2, 2, 0, 2]], 3, 3).sum()
         np.int64(4)
     """
-    if isinstance(segmentation, dict):
-        size = [int(v) for v in segmentation["size"]]
-        if size != [height, width]:
-            raise ValueError(f"RLE size {size} differs from the image size {[height, width]}")
-        counts = segmentation["counts"]
-        if isinstance(counts, list):
-            rle = coco_mask.frPyObjects(segmentation, height, width)  # uncompressed -> compressed
-        else:
-            rle = {
-                "size": size,
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-            }
-        return coco_mask.decode(rle).astype(bool)
-    return polygons_to_mask(segmentation_to_polygons(segmentation), height, width)
+    window = segmentation_window(segmentation, height, width)
+    mask = np.zeros((height, width), dtype=bool)
+    paint(mask, window, True)
+    return mask
 
 
 def _check_segmentation(value: Any, source: str, field: str, size: tuple[int, int]) -> None:
     if isinstance(value, dict):
         counts = require(value, "counts", source, field)
         rle_size = require(value, "size", source, field)
-        if list(rle_size) != list(size):
+        if not isinstance(rle_size, list) or rle_size != list(size):
             raise fail(
-                source, f"{field}.size", f"{rle_size} differs from the image size {list(size)}"
+                source,
+                f"{field}.size",
+                f"{rle_size!r:.100} differs from the image size {list(size)}",
             )
-        if isinstance(counts, list):
-            if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
-                raise fail(source, f"{field}.counts", "expected non-negative integers")
-            if sum(counts) != size[0] * size[1]:
-                raise fail(
-                    source, f"{field}.counts", f"sum {sum(counts)} != H*W = {size[0] * size[1]}"
-                )
-        elif not isinstance(counts, str):
-            raise fail(
-                source, f"{field}.counts", "expected a string (compressed) or a list of ints"
-            )
+        rle_counts(counts, *size, source, f"{field}.counts")
         return
     if not isinstance(value, list):
         raise fail(source, field, "expected a list of polygons or an RLE object")
     for k, flat in enumerate(value):
-        if (
-            not isinstance(flat, list)
-            or not flat
-            or len(flat) % 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat)
-        ):
-            raise fail(
-                source,
-                f"{field}[{k}]",
-                "expected a flat list [x1, y1, x2, y2, ...] of an even number of numbers",
-            )
-        if not np.isfinite(np.asarray(flat, dtype=np.float64)).all():
-            raise fail(source, f"{field}[{k}]", "coordinates must be finite numbers")
+        flat_coordinates(flat, source, f"{field}[{k}]")
+
+
+def _unique_int(value: Any, seen: dict, source: str, field: str, what: str) -> Any:
+    if not is_int(value):
+        raise fail(source, field, f"expected a unique integer, got {value!r:.100}")
+    if value in seen:
+        raise fail(
+            source,
+            field,
+            f"expected a unique integer, got {value} (also {what}[{seen[value]}]); a repeated "
+            "id would merge two entries",
+        )
+    return value
 
 
 def validate_coco(data: Any, source: str = "<coco>") -> dict:
@@ -172,7 +255,19 @@ def validate_coco(data: Any, source: str = "<coco>") -> dict:
         ``data`` itself.
 
     Raises:
-        ValueError: e.g. ``ann.json: annotations[3].image_id: 17 is not an image id``.
+        ValueError: e.g. ``ann.json: annotations[3].image_id: 17 is not an image id``. Besides
+            the structure, it checks what a hostile or broken file could exploit:
+
+            * image, category and annotation ids are integers and unique, and file names are
+              unique non-empty strings (a repeat would merge or overwrite entries);
+            * category names are non-empty, single-line and unique (ignoring surrounding white
+              space): classes are matched by name, so two "cat" categories would merge;
+            * ``height x width`` of every image is at most
+              :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS` (178,956,970);
+            * polygon coordinates are finite and within
+              :data:`~seglab.annotations.MAX_ANNOTATION_COORDINATE` (2**31);
+            * RLE ``size`` equals the image size, and ``counts`` are well-formed, non-negative
+              and add up to ``height * width``.
 
     Example:
         >>> validate_coco({"images": [], "annotations": [], "categories": []})["images"]
@@ -186,37 +281,55 @@ def validate_coco(data: Any, source: str = "<coco>") -> dict:
         if not isinstance(require(data, key, source, ""), list):
             raise fail(source, key, "expected a list")
     sizes: dict[int, tuple[int, int]] = {}
+    image_index: dict[int, int] = {}
+    file_names: dict[str, int] = {}
     for k, image in enumerate(data["images"]):
         field = f"images[{k}]"
         image_id = require(image, "id", source, field)
-        if not isinstance(image_id, int) or image_id in sizes:
-            raise fail(source, f"{field}.id", f"expected a unique integer, got {image_id!r}")
-        if not isinstance(require(image, "file_name", source, field), str):
+        _unique_int(image_id, image_index, source, f"{field}.id", "images")
+        file_name = require(image, "file_name", source, field)
+        if not isinstance(file_name, str):
             raise fail(source, f"{field}.file_name", "expected a string")
+        if not file_name.strip():
+            raise fail(source, f"{field}.file_name", "expected a non-empty string")
+        if file_name in file_names:
+            raise fail(
+                source,
+                f"{field}.file_name",
+                f"{file_name!r:.100} is also the file of images[{file_names[file_name]}]",
+            )
         height = positive_int(require(image, "height", source, field), source, f"{field}.height")
         width = positive_int(require(image, "width", source, field), source, f"{field}.width")
+        check_pixels(height, width, source, field)
         sizes[image_id] = (height, width)
-    category_ids = set()
+        image_index[image_id] = k
+        file_names[file_name] = k
+    category_index: dict[int, int] = {}
+    names: dict[str, int] = {}
     for k, category in enumerate(data["categories"]):
         field = f"categories[{k}]"
         category_id = require(category, "id", source, field)
-        if not isinstance(category_id, int) or category_id in category_ids:
-            raise fail(source, f"{field}.id", f"expected a unique integer, got {category_id!r}")
-        if not isinstance(require(category, "name", source, field), str):
-            raise fail(source, f"{field}.name", "expected a string")
-        category_ids.add(category_id)
+        _unique_int(category_id, category_index, source, f"{field}.id", "categories")
+        name = require(category, "name", source, field)
+        if not isinstance(name, str):
+            raise fail(source, f"{field}.name", f"expected a string, got {name!r:.100}")
+        add_category_name(name, names, k, source, f"{field}.name")
+        category_index[category_id] = k
+    annotation_index: dict[int, int] = {}
     for k, annotation in enumerate(data["annotations"]):
         field = f"annotations[{k}]"
+        if isinstance(annotation, dict) and "id" in annotation:
+            _unique_int(annotation["id"], annotation_index, source, f"{field}.id", "annotations")
+            annotation_index[annotation["id"]] = k
         image_id = require(annotation, "image_id", source, field)
-        if image_id not in sizes:
-            raise fail(source, f"{field}.image_id", f"{image_id!r} is not an image id")
+        if not is_int(image_id) or image_id not in sizes:
+            raise fail(source, f"{field}.image_id", f"{image_id!r:.100} is not an image id")
         category_id = require(annotation, "category_id", source, field)
-        if category_id not in category_ids:
-            raise fail(source, f"{field}.category_id", f"{category_id!r} is not a category id")
-        if annotation.get("iscrowd", 0) not in (0, 1):
-            raise fail(
-                source, f"{field}.iscrowd", f"expected 0 or 1, got {annotation['iscrowd']!r}"
-            )
+        if not is_int(category_id) or category_id not in category_index:
+            raise fail(source, f"{field}.category_id", f"{category_id!r:.100} is not a category id")
+        iscrowd = annotation.get("iscrowd", 0)
+        if not is_int(iscrowd) or iscrowd not in (0, 1):
+            raise fail(source, f"{field}.iscrowd", f"expected 0 or 1, got {iscrowd!r:.100}")
         segmentation = require(annotation, "segmentation", source, field)
         _check_segmentation(segmentation, source, f"{field}.segmentation", sizes[image_id])
     return data
@@ -239,12 +352,56 @@ def write_coco(path: str | os.PathLike, data: dict) -> None:
     atomic_write_bytes(path, dump_json(data))
 
 
-def _annotation_fields(mask: np.ndarray) -> dict:
-    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+def _window_fields(window: Window) -> dict:
+    """``area`` and COCO ``bbox`` ``[x, y, w, h]`` of the pixels of a window (as pycocotools)."""
+    row0, col0, inside = window
+    rows = np.flatnonzero(inside.any(axis=1))
+    if not rows.size:
+        return {"area": 0, "bbox": [0.0, 0.0, 0.0, 0.0]}
+    cols = np.flatnonzero(inside.any(axis=0))
     return {
-        "area": int(mask.sum()),
-        "bbox": [float(v) for v in coco_mask.toBbox(rle)],
+        "area": int(inside.sum()),
+        "bbox": [
+            float(col0 + cols[0]),
+            float(row0 + rows[0]),
+            float(cols[-1] - cols[0] + 1),
+            float(rows[-1] - rows[0] + 1),
+        ],
     }
+
+
+def _window_rle(window: Window, height: int, width: int) -> dict:
+    """Compressed COCO RLE of a window's pixels in a ``height x width`` image.
+
+    Built from the runs inside the window, so the cost is that of the window, not the image.
+    """
+    row0, col0, inside = window
+    height, width = int(height), int(width)
+    rows = inside.shape[0]
+    columns = inside.T  # column-major order, as COCO RLE runs
+    if rows < height:
+        # A zero after each column: runs must not join the bottom of one column to the top
+        # of the next, which are not neighbours in the image.
+        columns = np.pad(columns, ((0, 0), (0, 1)))
+    flat = columns.reshape(-1).astype(np.int8)
+    change = np.diff(flat, prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(change == 1), np.flatnonzero(change == -1)
+    if rows < height:
+        step = rows + 1
+        starts = (col0 + starts // step) * height + row0 + starts % step
+        ends = (col0 + (ends - 1) // step) * height + row0 + (ends - 1) % step + 1
+    else:
+        starts, ends = starts + col0 * height, ends + col0 * height
+    total = height * width
+    if not starts.size:
+        counts = [total]
+    else:
+        gaps = starts - np.concatenate([[0], ends[:-1]])
+        counts = np.stack([gaps, ends - starts], axis=1).ravel().tolist()
+        if ends[-1] < total:  # pycocotools writes no trailing zero-length run
+            counts.append(int(total - ends[-1]))
+    rle = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
 
 def _check_encoding(encoding: str) -> None:
@@ -272,7 +429,8 @@ def object_annotation(
         tolerance: Douglas-Peucker distance in pixels, or None.
 
     Raises:
-        ValueError: for a bad ``encoding``.
+        ValueError: for a bad ``encoding``, or polygons that cannot be rasterised (see
+            :func:`~seglab.annotations.polygons.polygons_to_mask`).
 
     Example:
         >>> object_annotation([np.array([[0, 0], [2, 0], [2, 2], [0, 2]])], 4, 4)["bbox"]
@@ -282,9 +440,12 @@ def object_annotation(
     parts = as_parts(polygons)
     if max_vertices is not None or tolerance is not None:
         parts = simplify_polygons(parts, max_vertices=max_vertices, tolerance=tolerance)
-    mask = polygons_to_mask(parts, height, width)
-    segmentation = polygons_to_segmentation(parts) if encoding == "polygon" else mask_to_rle(mask)
-    return {"segmentation": segmentation, **_annotation_fields(mask), "iscrowd": 0}
+    window = polygons_window(parts, height, width)
+    if encoding == "polygon":
+        segmentation = polygons_to_segmentation(parts)
+    else:
+        segmentation = _window_rle(window, height, width)
+    return {"segmentation": segmentation, **_window_fields(window), "iscrowd": 0}
 
 
 def masks_to_coco(
@@ -315,8 +476,9 @@ def masks_to_coco(
         rasterised (possibly simplified) object.
 
     Raises:
-        ValueError: for a bad ``encoding``, a mask that is not 2-D, or a value with no class
-            name (the message names the image).
+        ValueError: for a bad ``encoding``, a mask that is not 2-D, a value with no class
+            name (the message names the image), or class names that are empty, span lines or
+            repeat (see :func:`~seglab.annotations._validate.check_class_names`).
 
     Example:
         >>> mask = np.zeros((4, 4), np.uint8); mask[1:3, 1:3] = 1
@@ -325,6 +487,7 @@ def masks_to_coco(
         (4, [{'id': 1, 'name': 'cat', 'supercategory': ''}])
     """
     _check_encoding(encoding)
+    class_names = check_class_names(class_names, "class_names")
     images, annotations = [], []
     for image_id, (file_name, mask) in enumerate(masks.items(), start=1):
         mask = np.asarray(mask)
@@ -332,15 +495,15 @@ def masks_to_coco(
             raise ValueError(f"{file_name}: mask must be 2-D (H, W), got shape {mask.shape}")
         height, width = mask.shape
         images.append({"id": image_id, "file_name": file_name, "height": height, "width": width})
-        for value in np.unique(mask).tolist():
-            if value == 0 or value == ignore_index:
-                continue
+        values = [v for v in np.unique(mask).tolist() if v != 0 and v != ignore_index]
+        for value in values:
             if not 0 < value < len(class_names):
                 raise ValueError(
                     f"{file_name}: mask value {value} has no class name "
                     f"({len(class_names)} names given, index 0 is the background)"
                 )
-            for part in mask_to_polygons(mask == value):
+        for value, parts in trace_values(mask, values):
+            for part in parts:
                 fields = object_annotation(
                     [part],
                     height,
@@ -368,17 +531,26 @@ def masks_to_coco(
 def category_indices(
     data: dict, class_names: Sequence[str] | None, source: str = "<coco>"
 ) -> dict[int, int]:
-    """Map category ids to class indices: by name when ``class_names`` is given, else id = index."""
+    """Map category ids to class indices: by name when ``class_names`` is given, else id = index.
+
+    Raises:
+        ValueError: for class names that are empty, span lines or repeat, a category name that
+            is not in ``class_names``, or (without names) a category id outside 1..254.
+    """
+    index = None
+    if class_names is not None:
+        class_names = check_class_names(class_names, "class_names")
+        index = {name.strip(): i for i, name in enumerate(class_names)}
     mapping = {}
     for k, category in enumerate(data["categories"]):
-        if class_names is not None:
-            if category["name"] not in class_names:
+        if index is not None:
+            if category["name"].strip() not in index:
                 raise fail(
                     source,
                     f"categories[{k}].name",
                     f"{category['name']!r} is not in class_names ({', '.join(class_names)})",
                 )
-            mapping[category["id"]] = list(class_names).index(category["name"])
+            mapping[category["id"]] = index[category["name"].strip()]
         elif not 1 <= category["id"] <= 254:
             raise fail(
                 source,
@@ -396,7 +568,9 @@ def coco_to_masks(
     """Paint the annotations of every image into a ``uint8`` index mask.
 
     Larger objects are painted first, so a small object on top of a large one stays visible.
-    Images without annotations give an all-background mask.
+    Images without annotations give an all-background mask. Each object is decoded in its
+    own bounding window, so the cost is that of the objects plus one mask per image, not
+    objects x image size.
 
     Args:
         data: a COCO dict (validated here).
@@ -408,8 +582,12 @@ def coco_to_masks(
         ``{file_name: (H, W) uint8 mask}`` in the order of ``data["images"]``.
 
     Raises:
-        ValueError: for an invalid COCO dict, a category name missing from ``class_names``, or
-            a category id that cannot be a mask value.
+        ValueError: for an invalid COCO dict (see :func:`validate_coco`: sizes over
+            :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS`, repeated ids, names or file
+            names, unknown ids, malformed RLE ...), bad ``class_names``, a category name
+            missing from ``class_names`` or mapped past index 254, a category id that cannot be
+            a mask value, or a polygon that cannot be rasterised (the message names the
+            annotation).
 
     Example:
         >>> coco = {"images": [{"id": 1, "file_name": "a.jpg", "height": 3, "width": 3}],
@@ -421,17 +599,39 @@ def coco_to_masks(
     """
     validate_coco(data, source)
     mapping = category_indices(data, class_names, source)
+    for k, category in enumerate(data["categories"]):
+        if mapping[category["id"]] > 254:
+            raise fail(
+                source,
+                f"categories[{k}].name",
+                f"{category['name']!r} is class {mapping[category['id']]} of class_names; a uint8 "
+                "mask holds classes 0..254 (255 is void)",
+            )
     images = {image["id"]: image for image in data["images"]}
-    objects: dict[int, list[tuple[int, np.ndarray]]] = {image_id: [] for image_id in images}
-    for annotation in data["annotations"]:
+    # Per image: (area, annotation index, class index, window or None). Windows are kept while
+    # they add up to less than the image, and decoded again when painting otherwise.
+    objects: dict[int, list[tuple[int, int, int, Window | None]]] = {i: [] for i in images}
+    kept = dict.fromkeys(images, 0)
+    for k, annotation in enumerate(data["annotations"]):
         image = images[annotation["image_id"]]
-        mask = segmentation_to_mask(annotation["segmentation"], image["height"], image["width"])
-        objects[image["id"]].append((mapping[annotation["category_id"]], mask))
+        with naming(source, f"annotations[{k}].segmentation"):
+            window = segmentation_window(
+                annotation["segmentation"], image["height"], image["width"]
+            )
+        area = int(window[2].sum())
+        if kept[image["id"]] + window[2].size > image["height"] * image["width"]:
+            window = None
+        else:
+            kept[image["id"]] += window[2].size
+        objects[image["id"]].append((area, k, mapping[annotation["category_id"]], window))
     result = {}
     for image_id, image in images.items():
         canvas = np.zeros((image["height"], image["width"]), dtype=np.uint8)
         # Stable sort: equal areas keep the file order.
-        for index, mask in sorted(objects[image_id], key=lambda item: -int(item[1].sum())):
-            canvas[mask] = index
+        for _, k, index, window in sorted(objects[image_id], key=lambda item: -item[0]):
+            if window is None:
+                segmentation = data["annotations"][k]["segmentation"]
+                window = segmentation_window(segmentation, image["height"], image["width"])
+            paint(canvas, window, index)
         result[image["file_name"]] = canvas
     return result

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from seglab.annotations._validate import fail, load_json, require
+from seglab.annotations._validate import check_pixels, fail, load_json, require, rle_counts
 from seglab.instances import Instances, _check_label_map, _per_id
 from seglab.io import atomic_write_bytes
 
@@ -177,7 +177,10 @@ def decode_segmentations(segmentations: Sequence[dict]) -> np.ndarray:
     """Decode RLE segmentations of one image to ``(N, H, W)`` bool masks.
 
     Raises:
-        ValueError: if the list is empty (the image size is unknown) or the sizes differ.
+        ValueError: if the list is empty (the image size is unknown), the sizes differ, the
+            size is over :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS`, or the counts are
+            malformed, negative or do not add up to ``H * W`` (checked before pycocotools
+            sees them).
 
     Example:
         >>> decode_segmentations([{"size": [2, 3], "counts": "06"}]).shape
@@ -188,6 +191,10 @@ def decode_segmentations(segmentations: Sequence[dict]) -> np.ndarray:
     sizes = {tuple(int(v) for v in s["size"]) for s in segmentations}
     if len(sizes) != 1:
         raise ValueError(f"segmentations of one image must share one size, got {sorted(sizes)}")
+    ((height, width),) = sizes
+    check_pixels(height, width, "RLE", "size")
+    for k, segmentation in enumerate(segmentations):
+        rle_counts(segmentation["counts"], height, width, "RLE", f"[{k}].counts")
     rles = [_to_pycocotools(s) for s in segmentations]
     with warnings.catch_warnings():
         # pycocotools' decode trips a NumPy 2 DeprecationWarning (__array__ without copy=)
@@ -272,7 +279,9 @@ def validate_coco_results(data: Any, source: str = "<results>") -> list[dict]:
         ``data`` itself.
 
     Raises:
-        ValueError: e.g. ``res.json: [3].score: expected a number, got 'high'``.
+        ValueError: e.g. ``res.json: [3].score: expected a number, got 'high'``; also for a
+            ``size`` over :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS` or ``counts`` that
+            are malformed, negative or do not add up to ``H * W``.
     """
     if not isinstance(data, list):
         raise fail(source, "(top level)", "expected a JSON list of result records")
@@ -300,6 +309,8 @@ def validate_coco_results(data: Any, source: str = "<results>") -> list[dict]:
             raise fail(
                 source, f"{field}.segmentation.counts", "expected an RLE string or list of ints"
             )
+        check_pixels(*size, source, f"{field}.segmentation.size")
+        rle_counts(counts, *size, source, f"{field}.segmentation.counts")
     return data
 
 

@@ -12,6 +12,10 @@ Polygons are carried over as they are between COCO and LabelMe. Masks are traced
 polygons (one object per 8-connected component of a class), and polygons are rasterised into
 masks with the pixel-centre rule. ``max_vertices`` and ``tolerance`` simplify every polygon
 that is written, one object at a time.
+
+Every input file may be hostile, so each one is checked before any work is done (see
+:func:`convert_annotations` for the limits), and each object is rasterised in its own bounding
+window: the cost is that of the objects, never objects x image size.
 """
 
 from __future__ import annotations
@@ -23,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seglab.annotations._validate import fail
+from seglab.annotations._validate import check_class_names, fail, naming
 from seglab.annotations.coco import (
     ENCODINGS,
     category_indices,
     object_annotation,
     read_coco,
-    segmentation_to_mask,
     segmentation_to_polygons,
+    segmentation_window,
     write_coco,
 )
 from seglab.annotations.labelme import (
@@ -40,7 +44,13 @@ from seglab.annotations.labelme import (
     shape_to_polygons,
     write_labelme,
 )
-from seglab.annotations.polygons import mask_to_polygons, polygons_to_mask
+from seglab.annotations.polygons import (
+    mask_to_polygons,
+    paint,
+    polygons_window,
+    trace_values,
+    translate,
+)
 from seglab.annotations.simplify import simplify_polygons
 from seglab.io import atomic_write_bytes, read_mask, write_mask
 
@@ -48,17 +58,22 @@ __all__ = ["FORMATS", "convert_annotations"]
 
 FORMATS = ("png", "coco", "labelme")
 BACKGROUND = {"png": "background", "coco": "background", "labelme": "_background_"}
+#: Most names a ``classes.txt`` may list: a 16-bit PNG mask holds no more classes.
+MAX_PNG_CLASSES = 65536
 
 
 @dataclass
 class _Record:
-    """One image's labels: objects painted in list order, each ``(class index, parts)``."""
+    """One image's labels: objects painted in list order, each ``(class index, parts, where)``.
+
+    ``where`` is ``(file, field)`` of the object in its source, for error messages.
+    """
 
     stem: str
     file_name: str
     height: int
     width: int
-    objects: list[tuple[int, list]] = field(default_factory=list)
+    objects: list[tuple[int, list, tuple[str, str]]] = field(default_factory=list)
 
 
 def _check_format(value: str, name: str) -> None:
@@ -76,14 +91,32 @@ def _list_files(folder: Path, suffix: str) -> list[Path]:
 
 
 def _mask_objects(mask: np.ndarray, source: str, names: dict[int, str], ignore_index) -> list:
-    objects = []
-    for value in np.unique(mask).tolist():
-        if value == 0 or value == ignore_index:
-            continue
+    values = [v for v in np.unique(mask).tolist() if v != 0 and v != ignore_index]
+    for value in values:
         if value not in names:
             raise ValueError(f"{source}: mask value {value} has no class name")
-        objects.extend((value, [part]) for part in mask_to_polygons(mask == value))
-    return objects
+    return [
+        (value, [part], (source, f"mask value {value}"))
+        for value, parts in trace_values(mask, values)
+        for part in parts
+    ]
+
+
+def _read_classes_txt(path: Path) -> list[str]:
+    """The names of a ``classes.txt``, one per line (blank lines are skipped), checked."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path.name}: not UTF-8 text: {error}") from error
+    names = [name for name in (line.strip() for line in lines) if name]
+    if len(names) > MAX_PNG_CLASSES:
+        raise ValueError(
+            f"{path.name}: lists {len(names):,} class names; a PNG mask holds at most "
+            f"{MAX_PNG_CLASSES:,} classes"
+        )
+    if not names:
+        raise ValueError(f"{path.name}: lists no class names")
+    return check_class_names(names, path.name)
 
 
 # -- readers: each returns the records and the class names by index ------------------------
@@ -92,16 +125,19 @@ def _mask_objects(mask: np.ndarray, source: str, names: dict[int, str], ignore_i
 def _read_png(src: Path, class_names, image_ext: str, ignore_index) -> tuple[list, dict]:
     files = _list_files(src, ".png")
     if class_names is None and (src / "classes.txt").is_file():
-        class_names = [line.strip() for line in (src / "classes.txt").read_text().splitlines()]
-        class_names = [name for name in class_names if name]
-    masks = {path: read_mask(path) for path in files}
+        class_names = _read_classes_txt(src / "classes.txt")
     if class_names is None:
-        values = {v for m in masks.values() for v in np.unique(m).tolist()} - {ignore_index}
-        top = max(values, default=0)
+        # A first pass for the largest value only: holding every mask at once would take the
+        # whole dataset's memory.
+        top = 0
+        for path in files:
+            values = set(np.unique(read_mask(path)).tolist()) - {ignore_index}
+            top = max(top, max(values, default=0))
         class_names = [BACKGROUND["png"]] + [f"class_{i}" for i in range(1, top + 1)]
     names = dict(enumerate(class_names))
     records = []
-    for path, mask in masks.items():
+    for path in files:
+        mask = read_mask(path)
         record = _Record(path.stem, path.stem + image_ext, *mask.shape)
         record.objects = _mask_objects(mask, path.name, names, ignore_index)
         records.append(record)
@@ -124,18 +160,18 @@ def _read_coco(src: Path, class_names) -> tuple[list, dict]:
         )
         records[image["id"]] = record
     areas: dict[int, list[float]] = {image_id: [] for image_id in records}
-    for annotation in data["annotations"]:
+    for k, annotation in enumerate(data["annotations"]):
         record = records[annotation["image_id"]]
         segmentation = annotation["segmentation"]
+        where = (source, f"annotations[{k}].segmentation")
+        with naming(*where):
+            row0, col0, inside = segmentation_window(segmentation, record.height, record.width)
         if isinstance(segmentation, dict):  # RLE: trace it into polygons
-            mask = segmentation_to_mask(segmentation, record.height, record.width)
-            parts = mask_to_polygons(mask)
-            area = float(mask.sum())
+            parts = translate(mask_to_polygons(inside), col0, row0)
         else:
             parts = segmentation_to_polygons(segmentation)
-            area = float(polygons_to_mask(parts, record.height, record.width).sum())
-        record.objects.append((mapping[annotation["category_id"]], parts))
-        areas[annotation["image_id"]].append(area)
+        record.objects.append((mapping[annotation["category_id"]], parts, where))
+        areas[annotation["image_id"]].append(float(inside.sum()))
     for image_id, record in records.items():
         # Larger objects first, so that painting keeps small ones on top (as coco_to_masks).
         order = np.argsort([-a for a in areas[image_id]], kind="stable")
@@ -147,23 +183,29 @@ def _read_labelme(src: Path, class_names, image_ext: str) -> tuple[list, dict]:
     files = _list_files(src, ".json")
     documents = [(path, read_labelme(path)) for path in files]
     if class_names is None:
+        # Labels are compared without surrounding white space, as classes.txt would.
         labels = sorted(
-            {s["label"] for _, d in documents for s in d["shapes"]} - {BACKGROUND["labelme"]}
+            {s["label"].strip() for _, d in documents for s in d["shapes"]}
+            - {BACKGROUND["labelme"]}
         )
         class_names = [BACKGROUND["labelme"], *labels]
-    index = {name: i for i, name in enumerate(class_names)}
+    index = {name.strip(): i for i, name in enumerate(class_names)}
     records = []
     for path, data in documents:
         height, width = data["imageHeight"], data["imageWidth"]
         record = _Record(path.stem, data.get("imagePath") or path.stem + image_ext, height, width)
         for k, shape in enumerate(data["shapes"]):
-            if shape["label"] not in index:
+            label = shape["label"].strip()
+            if label not in index:
                 raise fail(
                     path.name,
                     f"shapes[{k}].label",
                     f"{shape['label']!r} is not in class_names ({', '.join(class_names)})",
                 )
-            record.objects.append((index[shape["label"]], shape_to_polygons(shape, height, width)))
+            where = (path.name, f"shapes[{k}]")
+            with naming(*where):
+                parts = shape_to_polygons(shape, height, width)
+            record.objects.append((index[label], parts, where))
         records.append(record)
     return records, dict(enumerate(class_names))
 
@@ -171,15 +213,35 @@ def _read_labelme(src: Path, class_names, image_ext: str) -> tuple[list, dict]:
 # -- writers ---------------------------------------------------------------------------------
 
 
-def _check_unique_stems(records: list[_Record]) -> None:
-    seen: dict[str, str] = {}
+def _first_repeat(records: list[_Record], key) -> tuple[_Record, _Record] | None:
+    """The first pair of records with the same ``key(record)``, or None."""
+    seen: dict = {}
     for record in records:
-        if record.stem in seen:
-            raise ValueError(
-                f"images {seen[record.stem]!r} and {record.file_name!r} would both be written "
-                f"as {record.stem!r}; rename one of them"
-            )
-        seen[record.stem] = record.file_name
+        earlier = seen.setdefault(key(record), record)
+        if earlier is not record:
+            return earlier, record
+    return None
+
+
+def _check_unique_stems(records: list[_Record]) -> None:
+    repeat = _first_repeat(records, lambda record: record.stem)
+    if repeat:
+        first, second = repeat
+        raise ValueError(
+            f"images {first.file_name!r} and {second.file_name!r} would both be written as "
+            f"{second.stem!r}; rename one of them"
+        )
+
+
+def _check_unique_file_names(records: list[_Record]) -> None:
+    # Several LabelMe files may name one imagePath; a COCO file lists each image once.
+    repeat = _first_repeat(records, lambda record: record.file_name)
+    if repeat:
+        first, second = repeat
+        raise ValueError(
+            f"{first.stem!r} and {second.stem!r} both describe the image "
+            f"{second.file_name!r}; a COCO file lists each image once"
+        )
 
 
 def _dense_names(names: dict[int, str]) -> list[str]:
@@ -198,8 +260,10 @@ def _write_png(records: list[_Record], dst: Path, names: dict[int, str]) -> list
     written = []
     for record in records:
         canvas = np.zeros((record.height, record.width), dtype=np.uint8)
-        for index, parts in record.objects:
-            canvas[polygons_to_mask(parts, record.height, record.width)] = index
+        for index, parts, where in record.objects:
+            with naming(*where):
+                window = polygons_window(parts, record.height, record.width)
+            paint(canvas, window, index)
         path = dst / f"{record.stem}.png"
         write_mask(path, canvas)
         written.append(path)
@@ -219,17 +283,18 @@ def _write_coco(records, dst: Path, names, encoding, max_vertices, tolerance) ->
                 "width": record.width,
             }
         )
-        for index, parts in record.objects:
+        for index, parts, where in record.objects:
             if index == 0:
                 continue  # a background shape (LabelMe hole cutting) has no COCO category
-            fields = object_annotation(
-                parts,
-                record.height,
-                record.width,
-                encoding=encoding,
-                max_vertices=max_vertices,
-                tolerance=tolerance,
-            )
+            with naming(*where):
+                fields = object_annotation(
+                    parts,
+                    record.height,
+                    record.width,
+                    encoding=encoding,
+                    max_vertices=max_vertices,
+                    tolerance=tolerance,
+                )
             annotations.append(
                 {"id": len(annotations) + 1, "image_id": image_id, "category_id": index, **fields}
             )
@@ -246,7 +311,7 @@ def _write_labelme(records, dst: Path, names, max_vertices, tolerance) -> list[P
     written = []
     for record in records:
         shapes = []
-        for index, parts in record.objects:
+        for index, parts, _ in record.objects:
             shapes.extend(
                 polygons_to_shapes(_simplify(parts, max_vertices, tolerance), names[index])
             )
@@ -305,7 +370,23 @@ def convert_annotations(
         ValueError: for an unknown or identical format, a bad ``encoding``, an empty source
             folder, an invalid file (the message names the file and the field, e.g.
             ``bad.json: shapes[2].points: expected a list of [x, y] pairs``), a label that is
-            not in ``class_names``, or two images that would be written under the same name.
+            not in ``class_names``, two images that would be written under the same name, or
+            two LabelMe files that describe the same image for a COCO file. Hostile or broken input is refused before anything is written:
+
+            * an image size (COCO ``height``/``width``, LabelMe ``imageHeight``/``imageWidth``,
+              RLE ``size``) over :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS`
+              (178,956,970 pixels);
+            * a polygon coordinate beyond
+              :data:`~seglab.annotations.MAX_ANNOTATION_COORDINATE` (2**31), or a polygon
+              that zig-zags across far more pixel rows than any outline (see
+              :func:`~seglab.annotations.polygons.polygons_to_mask`);
+            * RLE counts that are malformed, negative or do not add up to ``H * W``;
+            * repeated COCO image, category or annotation ids or image file names, and
+              annotations that point at unknown ids;
+            * class names (``class_names``, COCO categories, ``classes.txt``, LabelMe labels)
+              that are empty, span lines, or repeat (ignoring surrounding white space):
+              two classes with one name would merge on a round trip. A ``classes.txt`` may list
+              at most :data:`MAX_PNG_CLASSES` (65,536) names.
         FileNotFoundError: if a COCO source file does not exist.
         NotADirectoryError: if a ``png`` or ``labelme`` source is not a folder.
 
@@ -329,14 +410,18 @@ def convert_annotations(
         simplify_polygons([], max_vertices=max_vertices, tolerance=tolerance)  # validates early
     src, dst = Path(src), Path(dst)
     if class_names is not None:
-        class_names = [str(name) for name in class_names]
+        class_names = check_class_names([str(name) for name in class_names], "class_names")
     if src_format == "png":
         records, names = _read_png(src, class_names, image_ext, ignore_index)
     elif src_format == "coco":
         records, names = _read_coco(src, class_names)
     else:
         records, names = _read_labelme(src, class_names, image_ext)
+    # The names as they will be written (gaps get class_<i>): a COCO category called
+    # "background" or "class_2" would otherwise merge with class 0 or 2 on the way back.
+    check_class_names(_dense_names(names), src.name)
     if dst_format == "coco":
+        _check_unique_file_names(records)
         return _write_coco(records, dst, names, encoding, max_vertices, tolerance)
     _check_unique_stems(records)
     dst.mkdir(parents=True, exist_ok=True)

@@ -26,18 +26,26 @@ from typing import Any
 import numpy as np
 
 from seglab.annotations._validate import (
+    check_class_names,
+    check_pixels,
+    class_name_problem,
     dump_json,
     fail,
     load_json,
+    naming,
     points_array,
     positive_int,
     require,
 )
 from seglab.annotations.polygons import (
+    Window,
     as_parts,
     keyhole_ring,
     mask_to_polygons,
-    polygons_to_mask,
+    paint,
+    polygons_window,
+    trace_values,
+    translate,
 )
 from seglab.annotations.simplify import simplify_polygons
 from seglab.io import atomic_write_bytes
@@ -48,6 +56,7 @@ __all__ = [
     "read_labelme",
     "write_labelme",
     "shape_to_mask",
+    "shape_window",
     "shape_to_polygons",
     "polygons_to_shapes",
     "labelme_to_mask",
@@ -73,7 +82,11 @@ def validate_labelme(data: Any, source: str = "<labelme>") -> dict:
         ``data`` itself.
 
     Raises:
-        ValueError: e.g. ``bad.json: shapes[2].points: expected a list of [x, y] pairs``.
+        ValueError: e.g. ``bad.json: shapes[2].points: expected a list of [x, y] pairs``; also
+            for ``imageHeight x imageWidth`` over
+            :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS` (178,956,970), a point beyond
+            :data:`~seglab.annotations.MAX_ANNOTATION_COORDINATE` (2**31), or a label that is
+            empty or spans lines (it could not be a line of ``classes.txt``).
 
     Example:
         >>> data = {"shapes": [], "imagePath": "a.jpg", "imageHeight": 4, "imageWidth": 5}
@@ -82,8 +95,9 @@ def validate_labelme(data: Any, source: str = "<labelme>") -> dict:
     """
     if not isinstance(data, dict):
         raise fail(source, "(top level)", "expected a JSON object")
-    positive_int(require(data, "imageHeight", source, ""), source, "imageHeight")
-    positive_int(require(data, "imageWidth", source, ""), source, "imageWidth")
+    height = positive_int(require(data, "imageHeight", source, ""), source, "imageHeight")
+    width = positive_int(require(data, "imageWidth", source, ""), source, "imageWidth")
+    check_pixels(height, width, source, "imageHeight x imageWidth")
     image_path = data.get("imagePath")
     if image_path is not None and not isinstance(image_path, str):
         raise fail(source, "imagePath", f"expected a string, got {image_path!r}")
@@ -92,9 +106,9 @@ def validate_labelme(data: Any, source: str = "<labelme>") -> dict:
         raise fail(source, "shapes", "expected a list")
     for k, shape in enumerate(shapes):
         field = f"shapes[{k}]"
-        label = require(shape, "label", source, field)
-        if not isinstance(label, str) or not label:
-            raise fail(source, f"{field}.label", f"expected a non-empty string, got {label!r}")
+        problem = class_name_problem(require(shape, "label", source, field))
+        if problem:
+            raise fail(source, f"{field}.label", problem)
         shape_type = _shape_type(shape)
         if shape_type not in SHAPE_TYPES:
             raise fail(
@@ -134,12 +148,34 @@ def write_labelme(path: str | os.PathLike, data: dict) -> None:
     atomic_write_bytes(path, dump_json(data))
 
 
-def _circle_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
+# Rows of a circle tested per step, so that a circle as large as the image needs bounded memory.
+_CIRCLE_ROWS_PIXELS = 1 << 22
+
+
+def _circle_window(points: np.ndarray, height: int, width: int) -> Window:
+    """Pixels whose centre is within the circle, inside the circle's bounding window."""
     (cx, cy), edge = points[0], points[1]
     radius = float(np.hypot(*(edge - points[0])))
-    ys = np.arange(height) + 0.5
-    xs = np.arange(width) + 0.5
-    return (xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2 <= radius**2
+    # One pixel of margin around the exact bounds: the test below decides, not the bounds.
+    row0 = int(min(max(np.floor(cy - radius) - 1, 0), height))
+    row1 = int(min(max(np.ceil(cy + radius) + 1, 0), height))
+    col0 = int(min(max(np.floor(cx - radius) - 1, 0), width))
+    col1 = int(min(max(np.ceil(cx + radius) + 1, 0), width))
+    inside = np.zeros((row1 - row0, col1 - col0), dtype=bool)
+    xs = np.arange(col0, col1) + 0.5
+    step = max(1, _CIRCLE_ROWS_PIXELS // max(1, col1 - col0))
+    for start in range(row0, row1, step):
+        ys = np.arange(start, min(start + step, row1)) + 0.5
+        inside[start - row0 : start - row0 + len(ys)] = (xs[None, :] - cx) ** 2 + (
+            ys[:, None] - cy
+        ) ** 2 <= radius**2
+    return row0, col0, inside
+
+
+def _circle_mask(points: np.ndarray, height: int, width: int) -> np.ndarray:
+    mask = np.zeros((height, width), dtype=bool)
+    paint(mask, _circle_window(points, height, width), True)
+    return mask
 
 
 def shape_to_polygons(shape: dict, height: int, width: int) -> list[list[np.ndarray]]:
@@ -153,15 +189,33 @@ def shape_to_polygons(shape: dict, height: int, width: int) -> list[list[np.ndar
     points = np.asarray(shape["points"], dtype=np.float64)
     shape_type = _shape_type(shape)
     if shape_type == "circle":
-        return mask_to_polygons(_circle_mask(points, height, width))
+        row0, col0, inside = _circle_window(points, height, width)
+        return translate(mask_to_polygons(inside), col0, row0)
     if shape_type == "rectangle" and len(points) == 2:
         (x0, y0), (x1, y1) = points
         points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     return [[points]]
 
 
+def shape_window(shape: dict, height: int, width: int) -> Window:
+    """Rasterise one (validated) LabelMe shape inside its bounding window.
+
+    Returns:
+        ``(row0, col0, inside)`` as :func:`seglab.annotations.polygons.polygons_window`.
+
+    Raises:
+        ValueError: as :func:`seglab.annotations.polygons.polygons_to_mask`.
+    """
+    if _shape_type(shape) == "circle":
+        return _circle_window(np.asarray(shape["points"], dtype=np.float64), height, width)
+    return polygons_window(shape_to_polygons(shape, height, width), height, width)
+
+
 def shape_to_mask(shape: dict, height: int, width: int) -> np.ndarray:
     """Rasterise one (validated) LabelMe shape to an ``(H, W)`` bool mask.
+
+    Raises:
+        ValueError: as :func:`seglab.annotations.polygons.polygons_to_mask`.
 
     Example:
         >>> shape = {"label": "a", "points": [[1, 1], [3, 2]], "shape_type": "rectangle"}
@@ -170,9 +224,9 @@ def shape_to_mask(shape: dict, height: int, width: int) -> np.ndarray:
                [0, 1, 1, 0],
                [0, 0, 0, 0]])
     """
-    if _shape_type(shape) == "circle":
-        return _circle_mask(np.asarray(shape["points"], dtype=np.float64), height, width)
-    return polygons_to_mask(shape_to_polygons(shape, height, width), height, width)
+    mask = np.zeros((height, width), dtype=bool)
+    paint(mask, shape_window(shape, height, width), True)
+    return mask
 
 
 def polygons_to_shapes(polygons: Sequence, label: str) -> list[dict]:
@@ -210,7 +264,10 @@ def labelme_to_mask(
         ``(imageHeight, imageWidth)`` uint8 index mask.
 
     Raises:
-        ValueError: for an invalid dict, or a label that is not in ``class_names``.
+        ValueError: for an invalid dict (see :func:`validate_labelme`), class names that are
+            empty, span lines or repeat (two "cat" classes would merge), more than 256 class
+            names, a label that is not in ``class_names``, or a shape that cannot be
+            rasterised (the message names the shape).
 
     Example:
         >>> data = {"imageHeight": 2, "imageWidth": 3, "imagePath": "a.jpg", "shapes": [
@@ -219,19 +276,23 @@ def labelme_to_mask(
         [[2, 2, 0], [2, 2, 0]]
     """
     validate_labelme(data, source)
-    if len(class_names) > 256:
-        raise ValueError(f"at most 256 classes fit a uint8 mask, got {len(class_names)}")
-    names = list(class_names)
+    names = check_class_names(class_names, "class_names")
+    if len(names) > 256:
+        raise ValueError(f"at most 256 classes fit a uint8 mask, got {len(names)}")
+    index = {name.strip(): i for i, name in enumerate(names)}
     height, width = data["imageHeight"], data["imageWidth"]
     canvas = np.zeros((height, width), dtype=np.uint8)
     for k, shape in enumerate(data["shapes"]):
-        if shape["label"] not in names:
+        if shape["label"].strip() not in index:
             raise fail(
                 source,
                 f"shapes[{k}].label",
                 f"{shape['label']!r} is not in class_names ({', '.join(names)})",
             )
-        canvas[shape_to_mask(shape, height, width)] = names.index(shape["label"])
+        # Painted in the shape's own window: the cost is the shape's, not the image's.
+        with naming(source, f"shapes[{k}]"):
+            window = shape_window(shape, height, width)
+        paint(canvas, window, index[shape["label"].strip()])
     return canvas
 
 
@@ -259,7 +320,8 @@ def mask_to_labelme(
         A LabelMe dict with ``imageData`` set to None.
 
     Raises:
-        ValueError: if the mask is not 2-D or holds a value with no class name.
+        ValueError: if the mask is not 2-D or holds a value with no class name, or for class
+            names that are empty, span lines or repeat.
 
     Example:
         >>> mask = np.zeros((4, 4), np.uint8); mask[1:3, 1:3] = 1
@@ -267,19 +329,20 @@ def mask_to_labelme(
         >>> [shape["label"] for shape in data["shapes"]], data["imageHeight"]
         (['cat'], 4)
     """
+    class_names = check_class_names(class_names, "class_names")
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"{image_path}: mask must be 2-D (H, W), got shape {mask.shape}")
     shapes = []
-    for value in np.unique(mask).tolist():
-        if value == 0 or value == ignore_index:
-            continue
+    values = [v for v in np.unique(mask).tolist() if v != 0 and v != ignore_index]
+    for value in values:
         if not 0 < value < len(class_names):
             raise ValueError(
                 f"{image_path}: mask value {value} has no class name "
                 f"({len(class_names)} names given, index 0 is the background)"
             )
-        for part in mask_to_polygons(mask == value):
+    for value, parts in trace_values(mask, values):
+        for part in parts:
             simplified = simplify_polygons([part], max_vertices=max_vertices, tolerance=tolerance)
             shapes.extend(polygons_to_shapes(simplified, str(class_names[value])))
     return {

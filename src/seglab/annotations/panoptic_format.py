@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from seglab.annotations._validate import dump_json, fail, load_json, require
+from seglab.annotations._validate import (
+    add_category_name,
+    dump_json,
+    fail,
+    is_int,
+    load_json,
+    require,
+)
 from seglab.convert import labels_to_numpy
 from seglab.io import atomic_write_bytes, read_image
 
@@ -186,8 +193,9 @@ def _check_segments(segments: Any, source: str, field: str) -> None:
                 f"expected a unique id in [1, {MAX_SEGMENT_ID}], got {segment['id']!r}",
             )
         seen.add(segment["id"])
-        if segment.get("iscrowd", 0) not in (0, 1):
-            raise fail(source, f"{item}.iscrowd", f"expected 0 or 1, got {segment['iscrowd']!r}")
+        iscrowd = segment.get("iscrowd", 0)
+        if not is_int(iscrowd) or iscrowd not in (0, 1):
+            raise fail(source, f"{item}.iscrowd", f"expected 0 or 1, got {iscrowd!r:.100}")
 
 
 def validate_panoptic_json(data: Any, source: str = "<panoptic>") -> dict:
@@ -197,27 +205,49 @@ def validate_panoptic_json(data: Any, source: str = "<panoptic>") -> dict:
         ``data`` itself.
 
     Raises:
-        ValueError: e.g. ``pan.json: annotations[0].segments_info[2].id: missing``.
+        ValueError: e.g. ``pan.json: annotations[0].segments_info[2].id: missing``; also for a
+            repeated category id or name (two classes would merge), a name that is empty or
+            spans lines, a repeated segment id, or a ``file_name`` that is absolute or climbs
+            out of the PNG folder with ``..``.
     """
     if not isinstance(data, dict):
         raise fail(source, "(top level)", "expected an object with annotations and categories")
     for key in ("annotations", "categories"):
         if not isinstance(require(data, key, source, ""), list):
             raise fail(source, key, "expected a list")
-    category_ids = set()
+    category_ids: dict[int, int] = {}
+    names: dict[str, int] = {}
     for k, category in enumerate(data["categories"]):
         field = f"categories[{k}]"
         category_id = require(category, "id", source, field)
-        if isinstance(category_id, bool) or not isinstance(category_id, int):
-            raise fail(source, f"{field}.id", f"expected an integer, got {category_id!r}")
-        if require(category, "isthing", source, field) not in (0, 1):
-            raise fail(source, f"{field}.isthing", f"expected 0 or 1, got {category['isthing']!r}")
-        category_ids.add(category_id)
+        if not is_int(category_id):
+            raise fail(source, f"{field}.id", f"expected an integer, got {category_id!r:.100}")
+        if category_id in category_ids:
+            raise fail(
+                source,
+                f"{field}.id",
+                f"{category_id} is also the id of categories[{category_ids[category_id]}]",
+            )
+        isthing = require(category, "isthing", source, field)
+        if not is_int(isthing) or isthing not in (0, 1):
+            raise fail(source, f"{field}.isthing", f"expected 0 or 1, got {isthing!r:.100}")
+        if "name" in category:
+            add_category_name(category["name"], names, k, source, f"{field}.name")
+        category_ids[category_id] = k
     for k, annotation in enumerate(data["annotations"]):
         field = f"annotations[{k}]"
         require(annotation, "image_id", source, field)
-        if not isinstance(require(annotation, "file_name", source, field), str):
+        file_name = require(annotation, "file_name", source, field)
+        if not isinstance(file_name, str) or not file_name:
             raise fail(source, f"{field}.file_name", "expected a string")
+        relative = Path(file_name)
+        if relative.is_absolute() or ".." in relative.parts or relative.drive:
+            # read_panoptic joins it to the PNG folder: it must not point outside it.
+            raise fail(
+                source,
+                f"{field}.file_name",
+                f"{file_name!r:.100} must be a path inside the PNG folder (no '..', not absolute)",
+            )
         segments = require(annotation, "segments_info", source, field)
         _check_segments(segments, source, f"{field}.segments_info")
         for j, segment in enumerate(segments):

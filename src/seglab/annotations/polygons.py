@@ -24,24 +24,35 @@ with positive and holes with negative shoelace area (:func:`ring_area`), largest
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 from skimage import measure
 
+from seglab.annotations._validate import (
+    MAX_ANNOTATION_COORDINATE,
+    MAX_ANNOTATION_PIXELS,
+    pixels_message,
+)
+
 __all__ = [
     "as_parts",
+    "polygons_window",
+    "paint",
+    "translate",
     "ring_area",
     "count_vertices",
     "keyhole_ring",
     "polygons_to_mask",
     "mask_to_polygons",
+    "trace_values",
 ]
 
 Ring = np.ndarray
 Part = list  # list[Ring]: [outer, *holes]
+Window = tuple[int, int, np.ndarray]  # (row0, col0, bool mask of the pixels from there)
 
 
 def _as_ring(value: object, where: str) -> np.ndarray:
@@ -55,6 +66,11 @@ def _as_ring(value: object, where: str) -> np.ndarray:
         )
     if not np.isfinite(ring).all():
         raise ValueError(f"{where}: vertices must be finite numbers")
+    if np.abs(ring).max() > MAX_ANNOTATION_COORDINATE:
+        raise ValueError(
+            f"{where}: coordinate {np.abs(ring).max():g} is beyond the limit of "
+            f"{MAX_ANNOTATION_COORDINATE:,.0f} pixels (seglab.annotations.MAX_ANNOTATION_COORDINATE)"
+        )
     return ring
 
 
@@ -78,7 +94,8 @@ def as_parts(polygons: Sequence) -> list[list[np.ndarray]]:
 
     Raises:
         TypeError: if ``polygons`` is a single array instead of a list of parts.
-        ValueError: if a ring is not ``(M, 2)``, is empty, or has non-finite vertices.
+        ValueError: if a ring is not ``(M, 2)``, is empty, has non-finite vertices, or a
+            coordinate beyond :data:`~seglab.annotations.MAX_ANNOTATION_COORDINATE` (2**31).
 
     Example:
         >>> parts = as_parts([[[0, 0], [4, 0], [4, 4]]])
@@ -134,11 +151,16 @@ def keyhole_ring(part: Sequence) -> np.ndarray:
     even-odd rule the bridge, walked there and back, has no area, so the hole survives in
     :func:`polygons_to_mask`, in pycocotools and in viewers that fill polygons.
 
+    Each hole is bridged from its vertex closest to the outer ring or to an earlier hole, so
+    the slits stay short in a viewer. The cost is O(M log M) in the total vertex count M, also
+    for a part with thousands of holes (a traced noise mask).
+
     Args:
         part: an ``(M, 2)`` ring or ``[outer, *holes]``.
 
     Returns:
-        ``(M', 2)`` float64 ring; the outer ring itself when there are no holes.
+        ``(M', 2)`` float64 ring, ``M' = M + 2 * holes``; the outer ring itself when there are
+        no holes.
 
     Example:
         >>> outer = np.array([[0, 0], [6, 0], [6, 6], [0, 6]])
@@ -148,28 +170,106 @@ def keyhole_ring(part: Sequence) -> np.ndarray:
         (10, 32)
     """
     (rings,) = as_parts([part])
-    ring = rings[0]
-    for hole in rings[1:]:
-        # Bridge between the closest pair of vertices, so the slit is short in a viewer.
-        # (a k-d tree keeps this O(M log M) for rings with thousands of vertices).
-        distances, nearest = cKDTree(ring).query(hole)
-        j = int(np.argmin(distances))
-        i = int(nearest[j])
-        loop = np.concatenate([hole[j:], hole[: j + 1]])  # the hole, closed back on hole[j]
-        ring = np.concatenate([ring[: i + 1], loop, ring[i:]])
-    return ring
+    if len(rings) == 1:
+        return rings[0]
+    bridges = _bridges(rings)
+    # hanging[ring]: (vertex, hole) for every hole bridged from a vertex of that ring.
+    hanging: dict[int, list[tuple[int, int]]] = {}
+    for hole, (parent, vertex, _) in enumerate(bridges, start=1):
+        hanging.setdefault(parent, []).append((vertex, hole))
+
+    def frame(ring: int, back: int | None) -> list:
+        """Walk state of one ring: its vertex order, the stops where holes hang, the return."""
+        size = len(rings[ring])
+        entry = 0 if ring == 0 else bridges[ring - 1][2]
+        order = np.arange(entry, entry + size + (ring > 0)) % size  # a hole closes on entry
+        stops = sorted(
+            ((vertex - entry) % size, vertex, hole) for vertex, hole in hanging.get(ring, [])
+        )
+        return [ring, order, 0, stops, 0, back]
+
+    # Depth-first walk without recursion (holes may chain thousands deep): emit a ring up to a
+    # stop, walk the hole hanging there, come back to the stop vertex, and go on.
+    pieces = []
+    stack = [frame(0, None)]
+    while stack:
+        current = stack[-1]
+        ring, order, position, stops, next_stop, back = current
+        if next_stop < len(stops):
+            stop, vertex, hole = stops[next_stop]
+            pieces.append(rings[ring][order[position : stop + 1]])
+            current[2], current[4] = max(position, stop + 1), next_stop + 1
+            stack.append(frame(hole, vertex))
+            continue
+        pieces.append(rings[ring][order[position:]])
+        stack.pop()
+        if back is not None:
+            pieces.append(rings[stack[-1][0]][[back]])
+    return np.concatenate(pieces)
+
+
+def _bridges(rings: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """For each hole, ``(parent ring, parent vertex, hole vertex)`` of a short bridge.
+
+    The parent is the outer ring or an earlier hole (so the bridges form a tree rooted at the
+    outer ring), found among the 16 nearest vertices of any ring; when none of those qualifies
+    the nearest vertex of the outer ring is used.
+    """
+    points = np.concatenate(rings)
+    ring_of = np.repeat(np.arange(len(rings)), [len(ring) for ring in rings])
+    starts = np.concatenate([[0], np.cumsum([len(ring) for ring in rings])])
+    candidates = min(16, len(points))
+    distances, nearest = cKDTree(points).query(points, k=candidates)
+    distances, nearest = distances.reshape(len(points), -1), nearest.reshape(len(points), -1)
+    outer_tree = cKDTree(rings[0])
+    bridges = []
+    for hole in range(1, len(rings)):
+        own = slice(starts[hole], starts[hole + 1])
+        allowed = ring_of[nearest[own]] < hole
+        if allowed.any():
+            masked = np.where(allowed, distances[own], np.inf)
+            j, k = np.unravel_index(int(np.argmin(masked)), masked.shape)
+            target = int(nearest[own][j, k])
+            parent = int(ring_of[target])
+            bridges.append((parent, target - int(starts[parent]), int(j)))
+        else:
+            far, index = outer_tree.query(rings[hole])
+            j = int(np.argmin(far))
+            bridges.append((0, int(index[j]), j))
+    return bridges
 
 
 def _check_size(height: int, width: int) -> tuple[int, int]:
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(height), int(width)
+            raise ValueError(f"{name} must be a positive integer, got {value!r:.100}")
+    height, width = int(height), int(width)
+    if height * width > MAX_ANNOTATION_PIXELS:
+        raise ValueError(f"image size {pixels_message(height, width)}")
+    return height, width
 
 
-def _rasterise_part(rings: list[np.ndarray], out: np.ndarray) -> None:
-    """OR the even-odd fill of ``rings`` into ``out`` (pixel-centre rule, scanline crossings)."""
-    height, width = out.shape
+# Edge crossings are made this many at a time, so memory stays bounded for huge polygons.
+_CROSSINGS_PER_CHUNK = 1 << 20
+# A part may cross pixel rows inside its window at most this many times per window pixel plus
+# vertex: a traced outline crosses at most about twice per pixel, and the cap keeps the cost
+# of any polygon linear in its window and vertex count.
+_CROSSINGS_PER_PIXEL = 16
+
+
+def _part_window(rings: list[np.ndarray], height: int, width: int) -> Window | None:
+    """The even-odd fill of ``rings`` inside their bounding window (pixel-centre rule).
+
+    Returns ``(row0, col0, inside)`` or None when no pixel centre can be inside. The cost is
+    proportional to the window and the number of edge/row crossings, not to the image.
+
+    Raises:
+        ValueError: if edges over the window cross pixel rows more than
+            ``16 * (window pixels + vertices)`` times. Any outline, even one traced around
+            every pixel, stays far below that; only a polygon that zig-zags across the image
+            with many more edges than columns exceeds it (10**7 such vertices in a 10**4-row
+            image would be 10**11 crossings, hours of work).
+    """
     points = np.concatenate(rings)
     # Rows whose centre y = i + 0.5 lies in [ymin, ymax); columns likewise. Working in this
     # window keeps the cost proportional to the part, not to the image.
@@ -178,34 +278,102 @@ def _rasterise_part(rings: list[np.ndarray], out: np.ndarray) -> None:
     col0 = max(0, int(np.ceil(points[:, 0].min() - 0.5)))
     col1 = min(width, int(np.ceil(points[:, 0].max() - 0.5)))
     if row1 <= row0 or col1 <= col0:
-        return
+        return None
     local_width = col1 - col0 + 1
-    flat_indices = []
-    for ring in rings:
-        x0, y0 = ring[:, 0], ring[:, 1]
-        x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-        # Half-open rule (ylow <= yc < yhigh): a vertex exactly on a scanline is counted once,
-        # and horizontal edges never cross.
-        low = np.clip(np.ceil(np.minimum(y0, y1) - 0.5), row0, row1).astype(np.int64)
-        high = np.clip(np.ceil(np.maximum(y0, y1) - 0.5), row0, row1).astype(np.int64)
-        counts = np.maximum(high - low, 0)
-        edge = np.repeat(np.arange(len(ring)), counts)
-        if edge.size == 0:
-            continue
-        first = np.repeat(np.cumsum(counts) - counts, counts)
-        rows = low[edge] + np.arange(edge.size) - first
+    x0, y0 = points[:, 0], points[:, 1]
+    # Each vertex's successor in its own ring (rings close on themselves).
+    x1 = np.concatenate([np.roll(ring[:, 0], -1) for ring in rings])
+    y1 = np.concatenate([np.roll(ring[:, 1], -1) for ring in rings])
+    # Half-open rule (ylow <= yc < yhigh): a vertex exactly on a scanline is counted once,
+    # and horizontal edges never cross.
+    low = np.clip(np.ceil(np.minimum(y0, y1) - 0.5), row0, row1).astype(np.int64)
+    high = np.clip(np.ceil(np.maximum(y0, y1) - 0.5), row0, row1).astype(np.int64)
+    counts = np.maximum(high - low, 0)
+    # An edge wholly right of the window crosses into the dropped last column: no effect. One
+    # wholly left of it toggles the first column of every row it spans: a row-parity
+    # difference, O(1) per edge. Only the edges over the window need a crossing per row.
+    # (Half a pixel of margin keeps both tests exact: see the column formula below.)
+    right = np.minimum(x0, x1) >= col1
+    left = np.maximum(x0, x1) < col0
+    flips = np.zeros(row1 - row0 + 1, dtype=np.uint8)
+    np.bitwise_xor.at(flips, low[left] - row0, 1)
+    np.bitwise_xor.at(flips, high[left] - row0, 1)
+    toggles = np.zeros((row1 - row0, local_width), dtype=np.uint8)
+    toggles[:, 0] = np.bitwise_xor.accumulate(flips)[:-1]
+    middle = ~(left | right) & (counts > 0)
+    x0, y0, x1, y1 = x0[middle], y0[middle], x1[middle], y1[middle]
+    low, counts = low[middle], counts[middle]
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if len(ends) else 0
+    limit = _CROSSINGS_PER_PIXEL * ((row1 - row0) * (col1 - col0) + len(points))
+    if total > limit:
+        raise ValueError(
+            f"the polygon crosses pixel rows {total:,} times inside its {row1 - row0} x "
+            f"{col1 - col0} window, more than {_CROSSINGS_PER_PIXEL} x (window pixels + "
+            f"{len(points)} vertices) = {limit:,}: it zig-zags far more than any outline"
+        )
+    # Only the parity of the crossings per pixel matters, so uint8 XOR is enough.
+    toggles = toggles.reshape(-1)
+    for first in range(0, total, _CROSSINGS_PER_CHUNK):
+        index = np.arange(first, min(first + _CROSSINGS_PER_CHUNK, total))
+        edge = np.searchsorted(ends, index, side="right")
+        rows = low[edge] + index - (ends[edge] - counts[edge])
         t = (rows + 0.5 - y0[edge]) / (y1[edge] - y0[edge])
         x_cross = x0[edge] + t * (x1[edge] - x0[edge])
         # A crossing at x toggles every pixel whose centre j + 0.5 lies to its right.
         cols = np.clip(np.floor(x_cross - 0.5) + 1, col0, col1).astype(np.int64) - col0
-        flat_indices.append((rows - row0) * local_width + cols)
-    if not flat_indices:
-        return
-    toggles = np.bincount(
-        np.concatenate(flat_indices), minlength=(row1 - row0) * local_width
-    ).reshape(row1 - row0, local_width)
-    inside = (np.cumsum(toggles, axis=1)[:, :-1] & 1).astype(bool)
-    out[row0:row1, col0:col1] |= inside
+        np.bitwise_xor.at(toggles, (rows - row0) * local_width + cols, 1)
+    toggles = toggles.reshape(row1 - row0, local_width)
+    inside = np.bitwise_xor.accumulate(toggles, axis=1)[:, :-1].astype(bool)
+    return row0, col0, inside
+
+
+def polygons_window(polygons: Sequence, height: int, width: int) -> Window:
+    """Rasterise polygons into the smallest window that holds them, not the whole image.
+
+    Painting many small objects into a large image this way costs the objects' size, not
+    objects x image size (10**4 small COCO objects on a 16-megapixel image would otherwise
+    allocate 160 GB).
+
+    Args:
+        polygons: list of parts, as for :func:`polygons_to_mask`.
+        height: image height in pixels.
+        width: image width in pixels.
+
+    Returns:
+        ``(row0, col0, inside)``: ``inside`` is the bool mask of the pixels
+        ``[row0 : row0 + h, col0 : col0 + w]``; ``(0, 0, (0, 0) array)`` when no pixel is inside.
+
+    Raises:
+        ValueError: as :func:`polygons_to_mask`.
+        TypeError: as :func:`polygons_to_mask`.
+
+    Example:
+        >>> row0, col0, inside = polygons_window([np.array([[1, 1], [3, 1], [3, 2], [1, 2]])], 9, 9)
+        >>> row0, col0, inside.astype(int).tolist()
+        (1, 1, [[1, 1]])
+    """
+    height, width = _check_size(height, width)
+    windows = [w for part in as_parts(polygons) if (w := _part_window(part, height, width))]
+    if not windows:
+        return 0, 0, np.zeros((0, 0), dtype=bool)
+    if len(windows) == 1:
+        return windows[0]
+    row0 = min(w[0] for w in windows)
+    col0 = min(w[1] for w in windows)
+    row1 = max(w[0] + w[2].shape[0] for w in windows)
+    col1 = max(w[1] + w[2].shape[1] for w in windows)
+    inside = np.zeros((row1 - row0, col1 - col0), dtype=bool)
+    for r, c, part in windows:
+        inside[r - row0 : r - row0 + part.shape[0], c - col0 : c - col0 + part.shape[1]] |= part
+    return row0, col0, inside
+
+
+def paint(canvas: np.ndarray, window: Window, value: int) -> None:
+    """Set the pixels of ``window`` (from :func:`polygons_window`) to ``value`` in ``canvas``."""
+    row0, col0, inside = window
+    height, width = inside.shape
+    canvas[row0 : row0 + height, col0 : col0 + width][inside] = value
 
 
 def polygons_to_mask(polygons: Sequence, height: int, width: int) -> np.ndarray:
@@ -223,7 +391,11 @@ def polygons_to_mask(polygons: Sequence, height: int, width: int) -> np.ndarray:
         is inside. Vertices outside the image are allowed (the polygon is clipped).
 
     Raises:
-        ValueError: for a non-positive size or a malformed ring.
+        ValueError: for a non-positive size or one over
+            :data:`~seglab.annotations.MAX_ANNOTATION_PIXELS` pixels, a malformed ring, a
+            coordinate beyond :data:`~seglab.annotations.MAX_ANNOTATION_COORDINATE`, or a part
+            that crosses pixel rows more than 16 x (its window's pixels + its vertices) times
+            (a zig-zag far beyond any outline; the cost stays linear).
         TypeError: if ``polygons`` is a single array instead of a list of parts.
 
     Example:
@@ -237,8 +409,19 @@ def polygons_to_mask(polygons: Sequence, height: int, width: int) -> np.ndarray:
     height, width = _check_size(height, width)
     mask = np.zeros((height, width), dtype=bool)
     for part in as_parts(polygons):
-        _rasterise_part(part, mask)
+        window = _part_window(part, height, width)
+        if window is not None:
+            row0, col0, inside = window
+            mask[row0 : row0 + inside.shape[0], col0 : col0 + inside.shape[1]] |= inside
     return mask
+
+
+def translate(parts: list[list[np.ndarray]], dx: float, dy: float) -> list[list[np.ndarray]]:
+    """Shift every ring of ``parts`` by ``(dx, dy)``: polygons traced in a window, placed back."""
+    if not dx and not dy:
+        return parts
+    shift = np.array([dx, dy], dtype=np.float64)
+    return [[ring + shift for ring in part] for part in parts]
 
 
 def _drop_collinear(ring: np.ndarray) -> np.ndarray:
@@ -326,6 +509,8 @@ def mask_to_polygons(
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
     foreground = mask.astype(bool)
+    if not foreground.any():
+        return []
     labels, count = ndimage.label(foreground, structure=np.ones((3, 3), dtype=bool))
     parts = []
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -337,3 +522,44 @@ def mask_to_polygons(
     if max_vertices is None and tolerance is None:
         return parts
     return simplify_polygons(parts, max_vertices=max_vertices, tolerance=tolerance)
+
+
+def trace_values(mask: np.ndarray, values: Sequence[int]) -> Iterator[tuple[int, list]]:
+    """Trace ``mask == value`` for each value, each inside its own bounding window.
+
+    :func:`mask_to_polygons` on ``mask == value`` costs the whole image for every value; a
+    16-bit mask with thousands of values would cost thousands of images. Here the image is
+    scanned once (:func:`scipy.ndimage.find_objects`) and each value is traced in its window.
+
+    Args:
+        mask: ``(H, W)`` integer index mask.
+        values: positive values to trace, e.g. the class indices present.
+
+    Yields:
+        ``(value, parts)`` for each value present, in the order given; ``parts`` as from
+        :func:`mask_to_polygons`, in image coordinates.
+
+    Raises:
+        ValueError: for a value below 1 (0 is the background of
+            :func:`scipy.ndimage.find_objects`).
+
+    Example:
+        >>> mask = np.array([[0, 2, 2], [0, 0, 0]])
+        >>> [(value, len(parts)) for value, parts in trace_values(mask, [1, 2])]
+        [(2, 1)]
+    """
+    mask = np.asarray(mask)
+    values = [int(value) for value in values]
+    if not values:
+        return
+    if min(values) < 1:
+        raise ValueError(f"values to trace must be positive, got {min(values)}")
+    top = max(values)
+    labels = np.where(np.isin(mask, values), mask, 0).astype(np.int64, copy=False)
+    boxes = ndimage.find_objects(labels, max_label=top)
+    for value in values:
+        box = boxes[value - 1]
+        if box is None:
+            continue
+        parts = mask_to_polygons(labels[box] == value)
+        yield value, translate(parts, box[1].start, box[0].start)

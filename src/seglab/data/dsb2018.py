@@ -7,8 +7,9 @@ Layout (one folder per image, one binary PNG per nucleus)::
 
 ``ROOT`` may also be the stage folder itself (the one holding the ``<id>`` folders). Images are
 read as RGB (the alpha channel of the RGBA files is dropped). Masks are read in sorted file-name
-order and nucleus ``k`` gets instance id ``k + 1``; where two masks overlap (a few Kaggle
-training masks do) the later one wins.
+order and the ``k``-th mask with any pixels gets instance id ``k`` (1, 2, ...); a mask with no
+pixels holds no nucleus and is skipped, so the ids stay contiguous. Where two masks overlap (a
+few Kaggle training masks do) the later one wins.
 
 Splits (:data:`DSB_SPLITS`) are deterministic and the same as the watershed baseline of
 ``benchmarks/bench_instance.py``: with the ids sorted, ``"train"`` is the images at even
@@ -96,8 +97,9 @@ def read_dsb_sample(folder: str | os.PathLike, *, require_masks: bool = True) ->
 
     Raises:
         FileNotFoundError: if the image is missing, or the masks folder when ``require_masks``.
-        ValueError: for an unreadable file or a mask whose size differs from the image's (the
-            message names the file), or more than 65535 masks.
+        ValueError: for an unreadable file, one over Pillow's decompression-bomb limit, or a
+            mask whose size differs from the image's (the message names the file), or more
+            than 65535 masks. A mask with no pixels is skipped (see the module notes).
     """
     folder = Path(folder)
     image_path = folder / "images" / f"{folder.name}.png"
@@ -113,17 +115,23 @@ def read_dsb_sample(folder: str | os.PathLike, *, require_masks: bool = True) ->
     paths = sorted(mask_dir.glob("*.png"))
     if len(paths) > 65535:
         raise ValueError(f"{mask_dir} holds {len(paths)} masks; at most 65535 are supported")
-    for k, path in enumerate(paths):
+    count = 0
+    for path in paths:
         try:
             with Image.open(path) as handle:
                 mask = np.asarray(handle.convert("L"))
-        except (UnidentifiedImageError, OSError) as error:
+        except Image.DecompressionBombError as error:
+            raise ValueError(f"refusing to read mask {path}: {error}") from error
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
             raise ValueError(f"cannot read mask {path}: {error}") from error
         if mask.shape != labels.shape:
             raise ValueError(
                 f"mask {path} has size {mask.shape[::-1]} but the image is {labels.shape[::-1]}"
             )
-        labels[mask > 0] = k + 1
+        foreground = mask > 0
+        if foreground.any():
+            count += 1
+            labels[foreground] = count
     return NucleiSample(folder.name, image, labels)
 
 

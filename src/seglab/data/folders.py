@@ -13,6 +13,7 @@ the Pascal VOC "void") for pixels that no loss or metric should count.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset
 
 from seglab.data.transforms import _size_pair, make_normalize, to_tensor_pair
 from seglab.io import read_image, read_mask
+from seglab.limits import MAX_CLASSES
 
 __all__ = ["MaskFolderDataset", "IMAGE_SUFFIXES", "read_class_names"]
 
@@ -33,18 +35,29 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if it lists no names, or a name twice.
+        ValueError: if it is not UTF-8 text, lists no names, a name twice (two classes would
+            merge), or more than :data:`~seglab.limits.MAX_CLASSES` (1024) names (a model
+            cannot have more classes).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"class-name file not found: {path}")
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text: {error}") from error
     names = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not names:
         raise ValueError(f"{path} lists no class names")
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    if len(names) > MAX_CLASSES:
+        raise ValueError(
+            f"{path} lists {len(names):,} class names; at most {MAX_CLASSES} are supported "
+            "(seglab.limits.MAX_CLASSES)"
+        )
+    # Counter, not names.count per name: that is quadratic in the number of lines.
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
-        raise ValueError(f"{path} lists class names more than once: {repeated}")
+        raise ValueError(f"{path} lists class names more than once: {repeated[:10]}")
     return names
 
 
@@ -85,10 +98,13 @@ class MaskFolderDataset(Dataset):
     Raises:
         FileNotFoundError: for a missing folder or class-name file.
         ValueError: for unmatched files (counts and a few names), two files with one stem, no
-            files, no class information, or ``num_classes`` disagreeing with the names.
+            files, no class information, ``num_classes`` disagreeing with the names, class
+            names that are empty or repeat, or more than
+            :data:`~seglab.limits.MAX_CLASSES` (1024) classes.
 
-    Reading an item raises ``ValueError`` naming the mask when its size differs from its
-    image's or it holds labels ``>= num_classes`` other than ``ignore_index``.
+    Reading an item raises ``ValueError`` naming the file when the image or mask cannot be
+    read, the mask is a colour (RGB) image, its size differs from its image's, or it holds
+    labels outside ``[0, num_classes)`` other than ``ignore_index`` (16-bit masks included).
 
     Shape:
         - image: ``(3, H, W)`` float32, in [0, 1] unless normalised.
@@ -146,6 +162,15 @@ class MaskFolderDataset(Dataset):
             class_names = read_class_names(class_names)
         elif class_names is None and (self.masks_dir / "classes.txt").is_file():
             class_names = read_class_names(self.masks_dir / "classes.txt")
+        if num_classes is not None and (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, int)
+            or not 1 <= num_classes <= MAX_CLASSES
+        ):
+            raise ValueError(
+                f"num_classes must be an integer in 1..{MAX_CLASSES} (seglab.limits.MAX_CLASSES), "
+                f"got {num_classes!r:.100}"
+            )
         if class_names is None:
             if num_classes is None:
                 raise ValueError(
@@ -153,11 +178,23 @@ class MaskFolderDataset(Dataset):
                     f"{self.masks_dir}"
                 )
             class_names = [f"class_{index}" for index in range(num_classes)]
+        class_names = list(class_names)
         if num_classes is not None and num_classes != len(class_names):
             raise ValueError(
                 f"num_classes={num_classes} but {len(class_names)} class names are given"
             )
-        return list(class_names)
+        if not class_names or len(class_names) > MAX_CLASSES:
+            raise ValueError(
+                f"expected 1..{MAX_CLASSES} class names (seglab.limits.MAX_CLASSES), "
+                f"got {len(class_names):,}"
+            )
+        bad = [name for name in class_names if not isinstance(name, str) or not name.strip()]
+        if bad:
+            raise ValueError(f"class names must be non-empty strings, got {bad[0]!r:.100}")
+        repeated = sorted(name for name, count in Counter(class_names).items() if count > 1)
+        if repeated:
+            raise ValueError(f"class names must be unique; repeated: {repeated[:10]}")
+        return class_names
 
     @property
     def cache_key(self) -> dict:
@@ -189,7 +226,7 @@ class MaskFolderDataset(Dataset):
                 f"{path} is {mask.shape[1]}x{mask.shape[0]} but its image "
                 f"{self.image_paths[index].name} is {image.shape[1]}x{image.shape[0]}"
             )
-        bad = mask >= self.num_classes
+        bad = (mask < 0) | (mask >= self.num_classes)
         if self.ignore_index is not None:
             bad &= mask != self.ignore_index
         if bad.any():

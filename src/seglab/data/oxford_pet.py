@@ -127,7 +127,10 @@ def read_head_box(root: str | os.PathLike, stem: str) -> tuple[int, int, int, in
         inclusive (the top-left pixel is (1, 1)).
 
     Raises:
-        ValueError: if the file exists but has no readable ``object/bndbox``.
+        ValueError: if the file exists but has no readable ``object/bndbox``, a coordinate is
+            not a finite number, or the box is empty or inverted (``xmax < xmin``,
+            ``ymax < ymin``, or ``xmax``/``ymax`` below 1): a negative ``xmax`` would
+            otherwise slice from the far side of the image.
 
     Example:
         >>> read_head_box("/nonexistent", "Abyssinian_1") is None
@@ -138,9 +141,18 @@ def read_head_box(root: str | os.PathLike, stem: str) -> tuple[int, int, int, in
         return None
     try:
         box = ET.parse(path).getroot().find("object/bndbox")
-        return tuple(int(float(box.find(key).text)) for key in ("xmin", "ymin", "xmax", "ymax"))
-    except (ET.ParseError, AttributeError, TypeError, ValueError) as error:
+        xmin, ymin, xmax, ymax = (
+            int(float(box.find(key).text)) for key in ("xmin", "ymin", "xmax", "ymax")
+        )
+    except (ET.ParseError, AttributeError, TypeError, ValueError, OverflowError) as error:
+        # OverflowError: "inf" parses as a float but is no pixel.
         raise ValueError(f"cannot read the head box of {path}: {error}") from error
+    if xmax < max(xmin, 1) or ymax < max(ymin, 1):
+        raise ValueError(
+            f"cannot read the head box of {path}: ({xmin}, {ymin}, {xmax}, {ymax}) is empty or "
+            "inverted (VOC boxes are 1-based, xmin <= xmax and ymin <= ymax)"
+        )
+    return xmin, ymin, xmax, ymax
 
 
 def read_split_list(path: str | os.PathLike) -> list[str]:
@@ -148,6 +160,8 @@ def read_split_list(path: str | os.PathLike) -> list[str]:
 
     Raises:
         FileNotFoundError: if the list does not exist (the path is named).
+        ValueError: if a stem is not a plain file name (``..``, ``/`` or ``\\`` in it would
+            point outside ``images/``); the message names the list and the line.
     """
     path = Path(path)
     if not path.is_file():
@@ -156,9 +170,15 @@ def read_split_list(path: str | os.PathLike) -> list[str]:
             "(subsets often ship without test.txt); use split='trainval', 'train', 'val' or 'all'"
         )
     stems = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip() and not line.lstrip().startswith("#"):
-            stems.append(line.split()[0])
+            stem = line.split()[0]
+            if "/" in stem or "\\" in stem or stem in (".", ".."):
+                raise ValueError(
+                    f"{path}: line {number}: {stem!r:.100} is not an image name (a stem must "
+                    "not contain '/', '\\' or be '..')"
+                )
+            stems.append(stem)
     return stems
 
 
@@ -369,7 +389,9 @@ class OxfordPetDataset(Dataset):
             return trimap[None]
         head = np.zeros_like(trimap)
         xmin, ymin, xmax, ymax = read_head_box(self.root, stem)
-        head[max(ymin - 1, 0) : ymax, max(xmin - 1, 0) : xmax] = 1  # VOC: 1-based, inclusive
+        # VOC: 1-based, inclusive; read_head_box guarantees xmax, ymax >= 1, so no slice end is
+        # negative (which would count from the far side), and a box past the image is clipped.
+        head[max(ymin - 1, 0) : ymax, max(xmin - 1, 0) : xmax] = 1
         return np.stack([trimap, head])
 
     def _target(self, layers: np.ndarray) -> torch.Tensor:
