@@ -40,6 +40,15 @@ def shapes_sample(rng: np.random.Generator, size: int = 48) -> tuple[np.ndarray,
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
+@pytest.fixture(scope="module")
+def square_image() -> np.ndarray:
+    """A red square on a noisy blue-grey background: GrabCut's easy case (60 x 80 x 3)."""
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal((90, 100, 120), 10, (60, 80, 3)), 0, 255)
+    image[15:45, 20:60] = rng.normal((210, 50, 40), 10, (30, 40, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
 @pytest.fixture
 def folder_dataset(tmp_path: Path) -> Path:
     """``images/*.png`` + ``masks/*.png`` (palette) + ``masks/classes.txt``, 3 classes, 12 pairs."""

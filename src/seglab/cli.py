@@ -2,6 +2,11 @@
 
 There is no maths here; every command is a thin wrapper over a function you can call from
 Python (named in each command's help).
+
+Errors: a failure the user can fix (a bad path, a bad setting, a refused checkpoint, a full
+disk) prints one line, ``seglab COMMAND: error: ...``, on stderr and exits with 2; anything
+else is a bug and prints one line that says so, exiting with 1. ``--debug`` (or the
+environment variable ``SEGLAB_DEBUG=1``) shows the full traceback instead.
 """
 
 from __future__ import annotations
@@ -41,6 +46,25 @@ def _key_values(items: list[str]) -> dict:
         except json.JSONDecodeError:
             result[key] = value
     return result
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is an integer in 1..65535, got {text!r}")
+    return port
+
+
+def _add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="also load checkpoints that are not plain data; such a file can run any code "
+        "when loaded, so only for files from a source you trust (see README: Safety)",
+    )
 
 
 def _load_input_image(spec: str):
@@ -102,6 +126,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         budget_clock=args.budget_clock,
         init_from=args.init_from,
         resume=args.resume,
+        overwrite=args.overwrite,
+        trust_checkpoint=args.trust_checkpoint,
         loggers=args.logger,
         num_workers=args.num_workers,
         cache=args.cache,
@@ -123,7 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for key, value in best.items():
         if key != "epoch":
             print(f"  {key:<20} {value:.4f}")
-    print(f"run folder: {result.out} (best.pt, last.pt, log.csv, curves.png, samples.png)")
+    print(f"run folder: {result.out} ({', '.join(result.files) or 'no files'})")
     return 0
 
 
@@ -138,11 +164,14 @@ def _test_time_options(args: argparse.Namespace) -> dict:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from seglab.checkpoint import load_checkpoint
     from seglab.engine.evaluate import evaluate_checkpoint, format_metrics_table
 
+    def show(metrics: dict, class_names: list[str]) -> None:
+        # Printed before metrics.json is written: an unwritable folder loses nothing.
+        print(format_metrics_table(metrics, class_names), flush=True)
+
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
-    metrics = evaluate_checkpoint(
+    evaluate_checkpoint(
         args.checkpoint,
         args.data,
         split=args.split,
@@ -151,10 +180,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         out=out,
         progress=not args.quiet,
+        trust_checkpoint=args.trust_checkpoint,
+        report=show,
         **_test_time_options(args),
     )
-    class_names = load_checkpoint(args.checkpoint)["class_names"]
-    print(format_metrics_table(metrics, class_names))
     print(f"metrics written to {out / 'metrics.json'}")
     return 0
 
@@ -175,6 +204,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.checkpoint,
         backend=args.backend,
         device=args.device,
+        trust_checkpoint=args.trust_checkpoint,
         **_test_time_options(args),
     )
     summary = predict_files(
@@ -193,11 +223,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         f"{where}{len(summary.written)} masks written to {args.out}, "
         f"{len(summary.skipped_existing)} already there"
         f"{' (--overwrite redoes them)' if summary.skipped_existing else ''}, "
-        f"{len(summary.failed)} failed"
+        f"{len(summary.failed)} failed" + _skipped_outputs_note(summary.skipped_outputs)
     )
     for path, reason in summary.failed:
         print(f"  failed: {path}: {reason}", file=sys.stderr)
     return 0 if summary.written or summary.skipped_existing or not summary.failed else 1
+
+
+def _skipped_outputs_note(skipped: list[Path]) -> str:
+    if not skipped:
+        return ""
+    return f"; {len(skipped)} earlier output file(s) in the input were not read as images"
 
 
 def _cmd_classical(args: argparse.Namespace) -> int:
@@ -254,6 +290,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         opset=args.opset,
         dynamic=args.dynamic,
         input_size=tuple(args.input_size) if args.input_size else None,
+        trust_checkpoint=args.trust_checkpoint,
     )
     shape = "dynamic N, H, W" if args.dynamic else "static shape"
     print(f"exported {args.checkpoint or 'the shipped pet model'} to {path} ({shape})")
@@ -264,7 +301,9 @@ def _cmd_soup(args: argparse.Namespace) -> int:
     from seglab.checkpoint import save_checkpoint
     from seglab.engine.soup import average_checkpoints
 
-    soup = average_checkpoints(args.checkpoints, weights=args.weights)
+    soup = average_checkpoints(
+        args.checkpoints, weights=args.weights, trust_checkpoint=args.trust_checkpoint
+    )
     save_checkpoint(args.out, soup)
     mix = ", ".join(f"{w:.3g}" for w in soup["soup"]["weights"])
     print(f"averaged {len(args.checkpoints)} checkpoints (weights {mix}) into {args.out}")
@@ -281,10 +320,12 @@ def _cmd_instance(args: argparse.Namespace) -> int:
         device=args.device,
         overlay=not args.no_overlay,
         progress=not args.quiet,
+        trust_checkpoint=args.trust_checkpoint,
     )
     print(
         f"{len(summary.written)} label maps ({summary.num_instances} instances) written to "
         f"{args.out}, COCO results in {summary.results_path}, {len(summary.failed)} failed"
+        + _skipped_outputs_note(summary.skipped_outputs)
     )
     for path, reason in summary.failed:
         print(f"  failed: {path}: {reason}", file=sys.stderr)
@@ -303,6 +344,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         max_megapixels=args.max_megapixels,
         device=args.device,
+        trust_checkpoint=args.trust_checkpoint,
     )
     return 0
 
@@ -345,7 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seglab", description="Image segmentation: classical methods, deep models, metrics."
     )
     parser.add_argument("--version", action="version", version=f"seglab {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an error (or SEGLAB_DEBUG=1)",
+    )
+    commands = _SubcommandsWithDebug(
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    )
 
     demo = commands.add_parser(
         "demo", help="run the shipped pet model and the classical methods on a bundled sample image"
@@ -438,7 +487,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="what --time-budget counts: elapsed time, or this process's CPU time (fair on a "
         "shared machine)",
     )
-    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/last.pt (the data, model and labels must be the run's)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an OUT that holds one, deleting its checkpoints and log "
+        "(without --resume or --overwrite such an OUT is an error)",
+    )
+    _add_trust_argument(train)
     train.add_argument("--logger", action="append", default=[], choices=("tensorboard", "wandb"))
     train.add_argument("--num-workers", type=int, default=0)
     train.add_argument("--cache", default="memory", choices=("memory", "disk", "none"))
@@ -500,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default=None, help="folder for metrics.json (default: next to the checkpoint)"
     )
     evaluate.add_argument("--quiet", action="store_true")
+    _add_trust_argument(evaluate)
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     predict = commands.add_parser("predict", help="predict masks for images or folders")
@@ -535,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
         "none on 2 cores, where the writer threads already use the second core)",
     )
     predict.add_argument("--quiet", action="store_true")
+    _add_trust_argument(predict)
     predict.set_defaults(handler=_cmd_predict)
 
     classical = commands.add_parser("classical", help="SLIC, Normalized Cut or GrabCut on an image")
@@ -570,7 +632,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="grabcut trimap PNG: 0/64 background, 128 unknown, 255 foreground",
     )
-    classical.add_argument("--iters", type=int, default=5, help="grabcut iterations")
+    classical.add_argument(
+        "--iters",
+        type=int,
+        default=5,
+        help="grabcut iterations (0: the starting rectangle or trimap, no iteration)",
+    )
     classical.set_defaults(handler=_cmd_classical)
 
     convert = commands.add_parser(
@@ -630,6 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--out", default=None, help="output file (default: the checkpoint's path with .onnx)"
     )
+    _add_trust_argument(export)
     export.set_defaults(handler=_cmd_export)
 
     soup = commands.add_parser(
@@ -640,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     soup.add_argument(
         "--weights", type=float, nargs="+", default=None, help="mixing weights (default: equal)"
     )
+    _add_trust_argument(soup)
     soup.set_defaults(handler=_cmd_soup)
 
     instance = commands.add_parser(
@@ -651,6 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     instance.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     instance.add_argument("--no-overlay", action="store_true")
     instance.add_argument("--quiet", action="store_true")
+    _add_trust_argument(instance)
     instance.set_defaults(handler=_cmd_instance)
 
     serve = commands.add_parser(
@@ -665,11 +735,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: loopback only)"
     )
-    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--port", type=_port, default=7860, help="1..65535 (default 7860)")
     serve.add_argument(
-        "--max-megapixels", type=float, default=25.0, help="largest accepted upload (default 25)"
+        "--max-megapixels",
+        type=float,
+        default=25.0,
+        help="largest accepted upload, at most 89 (default 25)",
     )
     serve.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    _add_trust_argument(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     models = commands.add_parser("models", help="list the registered models")
@@ -677,13 +751,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _SubcommandsWithDebug:
+    """``add_subparsers()``'s action, giving every subcommand the ``--debug`` flag too, so that
+    it works before or after the command name."""
+
+    def __init__(self, action) -> None:
+        self._action = action
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        parser = self._action.add_parser(name, **kwargs)
+        # SUPPRESS: when absent here, the top-level --debug value is kept.
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        return parser
+
+
+# Failures a user can fix: bad input, a refused file, a folder that cannot be written.
+EXPECTED_ERRORS = (OSError, ValueError, TypeError, RuntimeError, ImportError, MemoryError)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an error: OS errors as ``reason: file``, the others as their message."""
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + str(error) if str(error) else ''}"
+    if isinstance(error, OSError) and error.strerror:
+        files = [str(name) for name in (error.filename, error.filename2) if name is not None]
+        message = ": ".join(
+            [error.strerror, *[name for name in files if name not in error.strerror]]
+        )
+    else:
+        message = str(error) or type(error).__name__
+    return " ".join(message.split())  # one line, whatever the message holds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``seglab`` console script; returns the exit code."""
+    """Entry point of the ``seglab`` console script; returns the exit code.
+
+    Returns:
+        0 on success, 2 for an error the user can fix (one line on stderr), 1 for an
+        unexpected error (a bug), 130 when interrupted with Ctrl+C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("SEGLAB_DEBUG", "") not in ("", "0")
     try:
         return int(args.handler(args) or 0)
-    except (FileNotFoundError, ValueError, RuntimeError, ImportError) as error:
-        # Expected failures (bad paths, bad settings) get one clear line, not a traceback.
-        print(f"seglab {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"seglab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        if isinstance(error, EXPECTED_ERRORS):
+            print(f"seglab {args.command}: error: {describe_error(error)}", file=sys.stderr)
+            return 2
+        print(
+            f"seglab {args.command}: internal error, a bug in seglab: {type(error).__name__}: "
+            f"{describe_error(error)} (rerun with --debug for the traceback, and report it)",
+            file=sys.stderr,
+        )
+        return 1

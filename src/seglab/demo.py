@@ -54,9 +54,9 @@ def _pet_model_step(image: np.ndarray, out: Path, name: str) -> str:
 def run_demo(out: str | os.PathLike = "demo_out", *, sample: str = "chelsea") -> DemoResult:
     """Run every headline method on a bundled sample and write the results to ``out``."""
     from seglab.classical.run import run_classical
+    from seglab.io import ensure_folder
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_folder(out)
     image = load_sample(sample)
     result = DemoResult(out)
     result.lines.append(f"sample image: skimage.data.{sample}() {image.shape[1]}x{image.shape[0]}")

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from seglab.io import atomic_write_bytes
+from seglab.limits import check_network_size
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -79,6 +80,7 @@ def _resolve_source(
     source: str | os.PathLike | dict | nn.Module | None,
     class_names: list[str] | None,
     task: str | None,
+    trust_checkpoint: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model and its metadata (class names, task, preprocess) from any accepted source."""
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
@@ -88,7 +90,7 @@ def _resolve_source(
 
         source = default_checkpoint()
     if isinstance(source, (str, os.PathLike)):
-        source = load_checkpoint(source)
+        source = load_checkpoint(source, trust_checkpoint=trust_checkpoint)
     if isinstance(source, dict):
         model = model_from_checkpoint(source)
         info = {
@@ -116,16 +118,6 @@ def _resolve_source(
     )
 
 
-def _check_size(input_size: Any) -> tuple[int, int]:
-    if (
-        not isinstance(input_size, (tuple, list))
-        or len(input_size) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in input_size)
-    ):
-        raise ValueError(f"input_size must be two positive ints (H, W), got {input_size!r}")
-    return int(input_size[0]), int(input_size[1])
-
-
 def export_onnx(
     source: str | os.PathLike | dict | nn.Module | None,
     path: str | os.PathLike,
@@ -135,6 +127,7 @@ def export_onnx(
     input_size: tuple[int, int] | None = None,
     class_names: list[str] | None = None,
     task: str | None = None,
+    trust_checkpoint: bool = False,
 ) -> Path:
     """Export a model to an ONNX file (written atomically) that passes ``onnx.checker``.
 
@@ -152,6 +145,8 @@ def export_onnx(
         class_names: override the checkpoint's class names (a model object has none: the
             default is ``class_0``, ``class_1``, ...).
         task: override the checkpoint's task (default for a model object: ``multiclass``).
+        trust_checkpoint: also load a checkpoint that is not plain data (it can run code
+            stored in it; :mod:`seglab.checkpoint`).
 
     Returns:
         The path written.
@@ -180,12 +175,12 @@ def export_onnx(
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
         raise ValueError(f"opset must be an int in {OPSET_RANGE[0]}..{OPSET_RANGE[1]}, got {opset}")
     onnx = _require("onnx")
-    model, info = _resolve_source(source, class_names, task)
+    model, info = _resolve_source(source, class_names, task, trust_checkpoint)
     preprocess = info["preprocess"]
     training_size = preprocess.get("size")
     if input_size is None:
         input_size = tuple(training_size or _DEFAULT_INPUT_SIZE)
-    size = _check_size(input_size)
+    size = check_network_size(input_size, "input_size")
     if not dynamic and training_size and list(size) != list(training_size):
         # Predictors resize images to the training size; a static graph must take that size.
         raise ValueError(
@@ -244,7 +239,6 @@ def export_onnx(
     # Check before writing, so that a broken graph never replaces a good file.
     onnx.checker.check_model(proto)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, proto.SerializeToString())
     return path
 
@@ -300,7 +294,9 @@ def parse_metadata(raw: dict[str, str], path: str | os.PathLike = "<model>") -> 
     """Parse ``metadata_props`` strings (as written by :func:`export_onnx`) into values.
 
     Raises:
-        ValueError: if seglab's keys are missing.
+        ValueError: if seglab's keys are missing, a value is not valid JSON, or a value is
+            out of bounds (class names not unique strings, an unknown task, an input size
+            over :data:`~seglab.limits.MAX_NETWORK_SIDE`, a non-finite mean or std).
     """
     missing = [
         key for key in ("model_config", "class_names", "task", "input_size") if key not in raw
@@ -313,5 +309,15 @@ def parse_metadata(raw: dict[str, str], path: str | os.PathLike = "<model>") -> 
     metadata: dict[str, Any] = dict(raw)
     for key in (*_JSON_KEYS, "dynamic"):
         if key in raw:
-            metadata[key] = json.loads(raw[key])
+            try:
+                metadata[key] = json.loads(raw[key])
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}: metadata {key!r} is not valid JSON: {error}") from None
+    from seglab.checkpoint import TASKS, check_class_names, check_preprocess
+
+    check_class_names(metadata["class_names"], f"{path}: metadata")
+    if metadata["task"] not in TASKS:
+        raise ValueError(f"{path}: metadata task {metadata['task']!r} is not one of {TASKS}")
+    preprocess = {key: metadata.get(key) for key in ("mean", "std")}
+    check_preprocess({"size": metadata["input_size"], **preprocess}, f"{path}: metadata")
     return metadata

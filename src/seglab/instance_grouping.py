@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 DEFAULT_INSTANCE_WEIGHTS = "nuclei_instance.pt"
+INSTANCES_SUFFIX = "_instances.png"
 
 
 @dataclass
@@ -251,6 +253,31 @@ def predict_instances(
     )
 
 
+GROUPING_SETTINGS = ("threshold", "nms_kernel", "top_k", "foreground_threshold", "min_area")
+
+
+def checkpoint_grouping(checkpoint: dict) -> dict:
+    """The :func:`group_instances` settings stored in an instance checkpoint (``grouping``).
+
+    Raises:
+        ValueError: for an entry that is not a dict, an unknown setting, or a value that is
+            not a finite number (``top_k`` may be None).
+    """
+    grouping = checkpoint.get("grouping") or {}
+    if not isinstance(grouping, dict):
+        raise ValueError(f"the checkpoint's grouping must be a dict, got {grouping!r:.100}")
+    for key, value in grouping.items():
+        if key not in GROUPING_SETTINGS:
+            raise ValueError(
+                f"unknown grouping setting {key!r} in the checkpoint; valid settings: "
+                f"{', '.join(GROUPING_SETTINGS)}"
+            )
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) or (key == "top_k" and value is None)):
+            raise ValueError(f"grouping setting {key} must be a finite number, got {value!r}")
+    return dict(grouping)
+
+
 def default_instance_checkpoint() -> Path:
     """Path of the shipped nuclei instance model (``seglab/weights/nuclei_instance.pt``).
 
@@ -274,6 +301,7 @@ class InstancePredictionSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     results_path: Path | None = None
     num_instances: int = 0
+    skipped_outputs: list[Path] = field(default_factory=list)
 
 
 def predict_instance_files(
@@ -284,6 +312,7 @@ def predict_instance_files(
     overlay: bool = True,
     device: str = "cpu",
     progress: bool = True,
+    trust_checkpoint: bool = False,
 ) -> InstancePredictionSummary:
     """Predict instances for image files or folders and write the results.
 
@@ -291,31 +320,61 @@ def predict_instance_files(
     ``OUT/NAME_overlay.png`` (with ``overlay``); for all of them ``OUT/results.json``, a COCO
     results list (``image_id`` = the image's position in the input list, folders expanded in
     sorted order; category 1 =
-    nucleus) and ``OUT/images.json`` mapping those ids to file names. The grouping settings are
-    the ones stored in the checkpoint (``grouping``), else the defaults.
+    nucleus) and ``OUT/images.json`` mapping those ids to file names. Images in a folder keep
+    their sub-folder below ``OUT``, as in :func:`~seglab.engine.predict.plan_outputs`, and
+    earlier outputs in ``OUT`` are never read back as inputs. The grouping settings are the
+    ones stored in the checkpoint (``grouping``), else the defaults. ``trust_checkpoint``
+    also loads a checkpoint that is not plain data (:mod:`seglab.checkpoint`).
 
     Raises:
-        FileNotFoundError: if the checkpoint or an input path does not exist.
-        ValueError: if the checkpoint is not an instance model.
+        FileNotFoundError: if the checkpoint does not exist, or the inputs hold no image.
+        ValueError: if the checkpoint is not an instance model, or two inputs would write the
+            same outputs.
     """
     from PIL import Image
 
     from seglab.annotations.coco_results import labels_to_results, write_coco_results
     from seglab.checkpoint import load_checkpoint
-    from seglab.engine.predict import iter_image_files
-    from seglab.io import atomic_write_bytes, read_image
+    from seglab.engine.predict import IMAGE_EXTENSIONS, OVERLAY_SUFFIX, iter_sources
+    from seglab.io import atomic_write_bytes, ensure_folder, read_image, remove_stale_temp_files
     from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
     from seglab.viz_instances import save_instances_overlay
 
-    state = load_checkpoint(checkpoint if checkpoint is not None else default_instance_checkpoint())
+    state = load_checkpoint(
+        checkpoint if checkpoint is not None else default_instance_checkpoint(),
+        trust_checkpoint=trust_checkpoint,
+    )
     model = instance_model_from_checkpoint(state).to(device)
-    grouping = dict(state.get("grouping") or {})
-    files = list(iter_image_files(inputs))
+    grouping = checkpoint_grouping(state)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = InstancePredictionSummary()
+    inputs = list(inputs)
+    sources = list(
+        iter_sources(
+            inputs,
+            out_dir=out,
+            output_suffixes=(INSTANCES_SUFFIX, OVERLAY_SUFFIX),
+            skipped=summary.skipped_outputs,
+        )
+    )
+    if not sources:
+        raise FileNotFoundError(
+            f"no images in {', '.join(map(str, inputs)) or '(no inputs)'} "
+            f"(image extensions: {', '.join(IMAGE_EXTENSIONS)})"
+        )
+    owners: dict[Path, Path] = {}
+    for stem, path in sources:
+        if stem in owners:
+            raise ValueError(
+                f"{owners[stem]} and {path} would both write {out / stem}{INSTANCES_SUFFIX}: "
+                "rename one, or predict them into different --out folders"
+            )
+        owners[stem] = path
+    ensure_folder(out)
+    remove_stale_temp_files(out)
     results, names = [], {}
-    for image_id, path in enumerate(tqdm(files, desc="instances", disable=not progress)):
+    bar = tqdm(sources, desc="instances", disable=not progress)
+    for image_id, (stem, path) in enumerate(bar):
         try:
             image = read_image(path)
         except (ValueError, OSError) as error:
@@ -323,13 +382,16 @@ def predict_instance_files(
             continue
         result = predict_instances(model, image, device=device, **grouping)
         labels = result.labels.numpy()
+        if len(result) > np.iinfo(np.uint16).max:
+            summary.failed.append((path, f"{len(result)} instances do not fit a 16-bit PNG"))
+            continue
         # Always 16-bit, whatever the count, so that every output reads back the same way.
         buffer = io.BytesIO()
         Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG")
-        target = out / f"{path.stem}_instances.png"
+        target = out / stem.parent / f"{stem.name}{INSTANCES_SUFFIX}"
         atomic_write_bytes(target, buffer.getvalue())
         if overlay:
-            save_instances_overlay(out / f"{path.stem}_overlay.png", image, labels)
+            save_instances_overlay(target.with_name(f"{stem.name}{OVERLAY_SUFFIX}"), image, labels)
         scores = np.concatenate([[0.0], result.scores.numpy()])  # indexed by instance id
         results += labels_to_results(labels, image_id, scores=scores)
         names[image_id] = str(path)

@@ -682,8 +682,9 @@ def test_bad_arguments(scene, kwargs, message):
         (np.zeros((8, 8), np.uint8), r"expected an RGB image of shape \(H, W, 3\)"),
         (np.zeros((8, 8, 4), np.uint8), "expected 3 colour channels"),
         (np.zeros((0, 8, 3), np.uint8), "image is empty"),
-        (np.zeros((8, 8, 3), np.int32), "unsupported image dtype int32"),
-        (np.full((8, 8, 3), np.nan), "NaN or infinity"),
+        (np.full((8, 8, 3), 256, np.int32), r"int32 images must hold 8-bit values 0\.\.255"),
+        (np.full((8, 8, 3), np.nan), "NaN or infinite"),
+        (np.full((8, 8, 3), 2.0), r"float images must be in \[0, 1\]"),
     ],
 )
 def test_bad_image(image, message):

@@ -275,7 +275,7 @@ def test_invalid_images():
         normalized_cut(np.zeros((4, 4, 3)), channel_axis=None)
     with pytest.raises(ValueError, match="image is empty"):
         normalized_cut(np.zeros((0, 4, 3)))
-    with pytest.raises(ValueError, match="image must be numeric"):
+    with pytest.raises(ValueError, match="image must hold numbers"):
         normalized_cut(np.full((3, 3), "a"))
     nan_image = np.zeros((5, 5, 3))
     nan_image[2, 2, 1] = np.nan

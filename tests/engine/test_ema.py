@@ -124,7 +124,7 @@ def test_augmentation_settings_reach_the_transforms(folder_dataset, tmp_path):
     assert [s.degrees for s in steps if isinstance(s, T.RandomRotation)] == [(-25.0, 25.0)]
     with pytest.raises(ValueError, match="aug_scale must be a range"):
         TrainConfig(data="x", aug_scale=(1.5, 1.0))
-    with pytest.raises(ValueError, match="aug_rotation must be >= 0"):
+    with pytest.raises(ValueError, match=r"aug_rotation must be in \[0, 180\] degrees"):
         TrainConfig(data="x", aug_rotation=-1)
 
 

@@ -12,15 +12,6 @@ from seglab.web import handlers
 from seglab.web.validate import InputError
 
 
-@pytest.fixture(scope="module")
-def square_image() -> np.ndarray:
-    """A red square on a noisy blue-grey background: GrabCut's easy case."""
-    rng = np.random.default_rng(0)
-    image = np.clip(rng.normal((90, 100, 120), 10, (60, 80, 3)), 0, 255)
-    image[15:45, 20:60] = rng.normal((210, 50, 40), 10, (30, 40, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
 def paint(layer: np.ndarray, colour, rows, cols) -> None:
     layer[rows, cols, :3] = colour
     layer[rows, cols, 3] = 255

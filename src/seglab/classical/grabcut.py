@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seglab._checks import check_image_size, check_real, unit_float_image
 from seglab.classical._gmm import ColorGMM, ColorIndex, initial_color_gmm
 from seglab.classical._grabcut_graph import (
     GC_BGD,
@@ -57,6 +58,10 @@ __all__ = [
     "GC_PR_BGD",
     "GC_PR_FGD",
     "GrabCutState",
+    "MAX_COMPONENTS",
+    "MAX_GAMMA",
+    "MAX_INIT",
+    "MAX_ITERS",
     "grabcut",
     "refine_grabcut",
     "trimap_from_grabcut_database",
@@ -70,6 +75,14 @@ CONNECTIVITIES = (4, 8)
 DATABASE_BACKGROUND = (0, 64)
 DATABASE_UNKNOWN = 128
 DATABASE_FOREGROUND = 255
+# Hard caps, far above normal use (5 iterations, 5 components, 2 starts, gamma 50). Nothing
+# stops the iterations early, each holds a graph cut over the unknown pixels, and the scoring
+# keeps one float per pixel and component: huge values would run or allocate without end.
+# Past MAX_GAMMA the n-links swamp the colour terms (and at 1e300 they overflow to inf).
+MAX_ITERS = 100
+MAX_COMPONENTS = 20
+MAX_INIT = 20
+MAX_GAMMA = 1e6
 
 
 @dataclass(frozen=True)
@@ -119,8 +132,11 @@ def grabcut(
     ``GC_EVAL`` does).
 
     Args:
-        image: ``(H, W, 3)`` RGB image. uint8 is used as is, uint16 is scaled by 1/257, floats
-            are taken as [0, 1] and scaled by 255 (the colour models work in 0-255 units).
+        image: ``(H, W, 3)`` RGB image, read by the project's value rule (the colour models
+            work in 0-255 units): uint8 is used as is, uint16 is scaled by 1/257, other integer
+            dtypes must hold 0..255, bool {0, 1} becomes {0, 255}, floats must be finite and
+            in [0, 1] and are scaled by 255. At most :data:`seglab.limits.MAX_IMAGE_PIXELS`
+            pixels.
         rect: ``(x0, y0, x1, y1)`` with ``x1`` and ``y1`` exclusive, i.e. the rectangle is
             ``image[y0:y1, x0:x1]``. Must lie inside the image, be non-empty, and leave some
             background outside.
@@ -129,24 +145,31 @@ def grabcut(
             See :func:`trimap_from_grabcut_database` for the GrabCut database's 0/64/128/255.
         iters: iterations of (assign components, learn mixtures, graph cut); on the coarse
             image when the schedule is coarse-to-fine. ``0`` only initialises the colour
-            models.
+            models (the labels are then the start: the rectangle, or the trimap's foreground
+            candidates). At most :data:`MAX_ITERS` (100).
         state: a :class:`GrabCutState` from an earlier call, to continue from.
-        n_components: Gaussian components per mixture (5 in the paper).
+        n_components: Gaussian components per mixture (5 in the paper), at most
+            :data:`MAX_COMPONENTS` (20).
         gamma: n-link weight (50 in the paper); larger values give smoother boundaries.
+            Finite, at most :data:`MAX_GAMMA` (1e6).
         connectivity: 4 or 8 neighbours (diagonal n-links are divided by sqrt(2)).
         downscale: shrink factor of the coarse stage. ``None`` (default): 1 for unknown
             regions under 20,000 pixels, else 2, growing as ``sqrt(unknown / 50,000)`` from
             450,000 unknown pixels (only 2 was validated: the database images are at most
             640x480). ``1`` runs plain full-resolution GrabCut, exactly ``iters`` iterations.
+            At most the image's shorter side (a coarser image would have no rows or columns
+            of its own).
         fine_iters: full-resolution iterations after a coarse stage (ignored when
-            ``downscale`` is 1).
+            ``downscale`` is 1). At most :data:`MAX_ITERS`.
         n_init: coarse-stage runs from different k-means starts; the lowest-energy one is
-            kept. Ignored when ``downscale`` is 1 or when continuing from ``state``.
+            kept. Ignored when ``downscale`` is 1 or when continuing from ``state``. At most
+            :data:`MAX_INIT` (20).
         fine_band: if set, the full-resolution iterations only re-label unknown pixels within
             this many pixels of the coarse boundary; the others keep their coarse side (and
             still teach its colour model). About 1.4x faster on rectangles, but on the GrabCut
             database a band of 16 raised the rectangle error from 9.8 % to 10.3 % (3 seeds),
-            so it is off by default.
+            so it is off by default. A band wider than the image's longer side reaches every
+            pixel and acts as that side.
         seed: seed of the k-means starts; the same seed gives the same result. ``None`` draws
             fresh entropy.
         return_state: also return the :class:`GrabCutState`, for :func:`refine_grabcut`.
@@ -157,12 +180,16 @@ def grabcut(
         the pair ``(labels, state)``.
 
     Raises:
-        ValueError: for an image that is not RGB; no ``rect``, ``mask`` or ``state``, or both
-            ``rect`` and ``mask``; a rectangle that is empty, outside the image or covering it;
-            a mask of the wrong shape or with values outside {0, 1, 2, 3}; no foreground or
-            no background candidates; bad ``iters``, ``n_components``, ``gamma``,
-            ``connectivity``, ``downscale``, ``fine_iters``, ``n_init`` or ``fine_band``; a
-            ``state`` for another image size.
+        ValueError: for an image that is not RGB, is empty, has more than
+            ``MAX_IMAGE_PIXELS`` pixels or breaks the value rule (NaN or infinity, floats
+            outside [0, 1], other integers outside 0..255); no ``rect``, ``mask`` or
+            ``state``, or both ``rect`` and ``mask``; a rectangle that is empty, outside the
+            image or covering it; a mask of the wrong shape or with values outside
+            {0, 1, 2, 3}; no foreground or no background candidates; ``iters`` outside
+            0..``MAX_ITERS``, ``fine_iters`` outside 1..``MAX_ITERS``, ``n_components``
+            outside 1..``MAX_COMPONENTS``, ``n_init`` outside 1..``MAX_INIT``, ``gamma`` not in
+            (0, ``MAX_GAMMA``], an unknown ``connectivity``, ``downscale`` outside 1..the
+            shorter side, ``fine_band`` below 1; a ``state`` for another image size.
 
     Example:
         >>> import numpy as np
@@ -174,16 +201,30 @@ def grabcut(
     """
     colors = _as_rgb(image, channel_axis)
     height, width = colors.shape[:2]
-    _check_int("iters", iters, 0)
-    _check_int("n_components", n_components, 1)
-    _check_int("fine_iters", fine_iters, 1)
-    _check_int("n_init", n_init, 1)
+    _check_int("iters", iters, 0, MAX_ITERS, "MAX_ITERS")
+    _check_int("n_components", n_components, 1, MAX_COMPONENTS, "MAX_COMPONENTS")
+    _check_int("fine_iters", fine_iters, 1, MAX_ITERS, "MAX_ITERS")
+    _check_int("n_init", n_init, 1, MAX_INIT, "MAX_INIT")
     if fine_band is not None:
         _check_int("fine_band", fine_band, 1)
+        # Wider than the image reaches every pixel all the same; the cap keeps the
+        # neighbourhood filter's size a machine integer.
+        fine_band = min(int(fine_band), max(height, width))
     if downscale is not None:
         _check_int("downscale", downscale, 1)
-    if not gamma > 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
+        if downscale > max(1, min(height, width)):
+            raise ValueError(
+                f"downscale must be at most the image's shorter side ({min(height, width)} px), "
+                f"got {downscale}: a coarser image has no rows or columns of its own"
+            )
+    check_real(
+        "gamma",
+        gamma,
+        low=0,
+        low_open=True,
+        high=MAX_GAMMA,
+        note=" (seglab.classical.grabcut.MAX_GAMMA)",
+    )
     if connectivity not in CONNECTIVITIES:
         raise ValueError(
             f"unknown connectivity {connectivity!r}; valid choices: "
@@ -263,7 +304,7 @@ def refine_grabcut(
         state: the state returned by ``grabcut(..., return_state=True)`` or by this function.
         fg_strokes: ``(H, W)`` bool mask of pixels the user marked as foreground.
         bg_strokes: ``(H, W)`` bool mask of pixels the user marked as background.
-        iters: iterations to run (>= 1).
+        iters: iterations to run, 1..:data:`MAX_ITERS`.
         gamma: n-link weight, as in :func:`grabcut`.
         connectivity: 4 or 8, as in :func:`grabcut`.
         channel_axis: axis of the colour channels.
@@ -272,8 +313,8 @@ def refine_grabcut(
         ``(labels, state)``: ``(H, W)`` uint8 labels (1 = foreground) and the new state.
 
     Raises:
-        ValueError: if a stroke mask has the wrong shape, or the two stroke masks overlap; and
-            for the errors of :func:`grabcut`.
+        ValueError: if a stroke mask has the wrong shape, or the two stroke masks overlap;
+            ``iters`` outside 1..``MAX_ITERS``; and for the errors of :func:`grabcut`.
 
     Example:
         >>> import numpy as np
@@ -286,7 +327,7 @@ def refine_grabcut(
         >>> int(labels.sum())
         300
     """
-    _check_int("iters", iters, 1)
+    _check_int("iters", iters, 1, MAX_ITERS, "MAX_ITERS")
     trimap = state.mask.copy()
     strokes = []
     for name, stroke in (("fg_strokes", fg_strokes), ("bg_strokes", bg_strokes)):
@@ -407,18 +448,15 @@ def _as_rgb(image: np.ndarray, channel_axis: int) -> np.ndarray:
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"image is empty (shape {image.shape})")
+    check_image_size(*image.shape[:2])
     if image.dtype == np.uint8:
         colors = image.astype(np.float64)
     elif image.dtype == np.uint16:
         colors = image.astype(np.float64) / 257.0
-    elif np.issubdtype(image.dtype, np.floating):
-        colors = image.astype(np.float64) * 255.0
-        if not np.isfinite(colors).all():
-            raise ValueError("image holds NaN or infinity")
     else:
-        raise ValueError(
-            f"unsupported image dtype {image.dtype}; use uint8, uint16 or float in [0, 1]"
-        )
+        # The project's value rule (floats in [0, 1], other integers 0..255, bool {0, 1}),
+        # then 0-255 units. Exact for integers: k / 255 * 255 == k in float64.
+        colors = unit_float_image(image) * 255.0
     return np.ascontiguousarray(colors)
 
 
@@ -466,6 +504,12 @@ def _check_both_sides(trimap: np.ndarray) -> None:
         )
 
 
-def _check_int(name: str, value: int, minimum: int) -> None:
+def _check_int(
+    name: str, value: int, minimum: int, maximum: int | None = None, constant: str = ""
+) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name} must be at most {maximum} (seglab.classical.grabcut.{constant}), got {value!r}"
+        )

@@ -27,10 +27,11 @@ import warnings
 import cv2
 import numpy as np
 
+from seglab._checks import check_image_size, check_real, unit_float_image
 from seglab.classical._affinity import image_features, pixel_affinity, region_affinity
 from seglab.classical._spectral import compact_labels, kway_partition, recursive_partition
 
-__all__ = ["normalized_cut"]
+__all__ = ["normalized_cut", "MAX_SEGMENTS", "MAX_SIDE", "MAX_RADIUS", "MAX_SUPERPIXELS"]
 
 METHODS = ("pixel", "rag")
 PARTITIONS = ("kway", "recursive")
@@ -43,6 +44,16 @@ MIN_SEGMENT_FRACTION = 0.005
 # the pixel graph links 80 neighbours within radius 5, the region graph is 4-connected).
 DEFAULT_SIGMA_COLOR = {"pixel": 3.0, "rag": 5.0}
 DEFAULT_THRESHOLD = {"pixel": 0.005, "rag": 0.001}
+# Hard caps on the size-like arguments, far above normal use (k-way n_segments=10, recursive
+# 20, max_side=80, radius=5, n_superpixels=400), so that a typo or a hostile value is an early
+# error instead of minutes of CPU. Lanczos and k-means grow with the segment count, the graph
+# with max_side squared and radius squared: the worst case inside all caps (a noise image,
+# pixel graph, max_side=128, radius=8, 50 segments) took 46 s of CPU; at the defaults 50
+# segments of noise take about 15 s, and 100 took 3 minutes before this cap.
+MAX_SEGMENTS = 50
+MAX_SIDE = 128
+MAX_RADIUS = 8.0
+MAX_SUPERPIXELS = 4000
 
 
 def normalized_cut(
@@ -65,11 +76,15 @@ def normalized_cut(
     """Segment an image with Normalized Cut.
 
     Args:
-        image: ``(H, W)`` grey or ``(H, W, C)`` image; uint8 is scaled by 1/255, uint16 by
-            1/65535, floats are taken as given (ideally in [0, 1]). Three channels are taken as
-            RGB and compared in CIE Lab.
+        image: ``(H, W)`` grey or ``(H, W, C)`` image, read by the project's value rule:
+            uint8 is scaled by 1/255, uint16 by 1/65535, other integer dtypes must hold 0..255
+            (read as 8-bit), bool is {0, 1}, floats must be finite and in [0, 1]. Three
+            channels are taken as RGB and compared in CIE Lab. At most
+            :data:`seglab.limits.MAX_IMAGE_PIXELS` pixels.
         n_segments: number of segments for ``partition="kway"``; the maximum number for
-            ``"recursive"``.
+            ``"recursive"``. At most :data:`MAX_SEGMENTS` (50). A graph with fewer nodes than
+            this (working-resolution pixels, or superpixels) gives one segment per node at
+            most, so a request above the node count acts as the node count.
         method: ``"pixel"`` (pixel grid, Shi and Malik) or ``"rag"`` (superpixel graph).
         partition: ``"kway"`` (k-means on the spectral embedding) or ``"recursive"`` (2-way
             splits while ``Ncut < threshold``).
@@ -81,14 +96,16 @@ def normalized_cut(
             3 for ``"pixel"``, 5 for ``"rag"`` (chosen on BSDS500 train images).
         sigma_spatial: spatial scale of the pixel affinity, in working-resolution pixels
             (``"pixel"`` only, like ``radius``, ``max_side`` and ``upsampling``).
-        radius: pixels farther apart than this (working resolution) are not linked (>= 1).
+        radius: pixels farther apart than this (working resolution) are not linked
+            (``1 <= radius <=`` :data:`MAX_RADIUS`, 8).
         max_side: ``method="pixel"`` works on the image shrunk so that its longer side is at
-            most this many pixels (``>= 2``).
+            most this many pixels (``2 <= max_side <=`` :data:`MAX_SIDE`, 128).
         upsampling: how pixel-method labels return to full size: ``"bilateral"`` (each pixel
             takes the label that wins a vote of its 3x3 coarse neighbours weighted by distance
             and colour similarity) or ``"nearest"``.
-        n_superpixels: SLIC superpixels for ``method="rag"``; an image with no more pixels
-            than this uses one node per pixel. SLIC is :func:`seglab.classical.slic`, or
+        n_superpixels: SLIC superpixels for ``method="rag"`` (at most
+            :data:`MAX_SUPERPIXELS`, 4000); an image with no more pixels than this uses one
+            node per pixel. SLIC is :func:`seglab.classical.slic`, or
             scikit-image's if that is missing or fails (with a warning).
         compactness: SLIC compactness for ``method="rag"``.
         seed: seed for the eigensolver start vectors and k-means; the same seed gives the
@@ -101,8 +118,14 @@ def normalized_cut(
 
     Raises:
         TypeError: if ``n_segments``, ``max_side`` or ``n_superpixels`` is not an integer.
-        ValueError: for an image that is not 2-D/3-D, is empty, or holds NaN or infinity; for an
-            unknown ``method``, ``partition`` or ``upsampling``; for out-of-range parameters.
+        ValueError: for an image that is not 2-D/3-D, is empty, is larger than
+            ``MAX_IMAGE_PIXELS``, or breaks the value rule (NaN or infinity, floats outside
+            [0, 1], other integers outside 0..255, a non-numeric dtype); for an unknown
+            ``method``, ``partition`` or ``upsampling``; for out-of-range parameters:
+            ``n_segments`` outside 1..``MAX_SEGMENTS``, ``max_side`` outside 2..``MAX_SIDE``,
+            ``n_superpixels`` outside 1..``MAX_SUPERPIXELS``, ``radius`` outside
+            [1, ``MAX_RADIUS``], non-finite or non-positive ``sigma_color``, ``sigma_spatial``
+            or ``compactness``, and a NaN or negative ``threshold``.
 
     Example:
         >>> import numpy as np
@@ -115,17 +138,23 @@ def normalized_cut(
     _check_choice("method", method, METHODS)
     _check_choice("partition", partition, PARTITIONS)
     _check_choice("upsampling", upsampling, UPSAMPLINGS)
-    _check_int("n_segments", n_segments, 1)
-    _check_int("max_side", max_side, 2)
-    _check_int("n_superpixels", n_superpixels, 1)
+    _check_int("n_segments", n_segments, 1, MAX_SEGMENTS, "MAX_SEGMENTS")
+    _check_int("max_side", max_side, 2, MAX_SIDE, "MAX_SIDE")
+    _check_int("n_superpixels", n_superpixels, 1, MAX_SUPERPIXELS, "MAX_SUPERPIXELS")
     _check_positive("sigma_spatial", sigma_spatial)
     _check_positive("compactness", compactness)
     sigma_color = DEFAULT_SIGMA_COLOR[method] if sigma_color is None else sigma_color
     threshold = DEFAULT_THRESHOLD[method] if threshold is None else threshold
     _check_positive("sigma_color", sigma_color)
-    if not radius >= 1:
-        raise ValueError(f"radius must be >= 1 so that the pixel grid is connected, got {radius}")
-    if not threshold >= 0:
+    check_real(
+        "radius",
+        radius,
+        low=1,
+        high=MAX_RADIUS,
+        note=" (at least 1 so that the pixel grid is connected; at most "
+        "seglab.classical.ncut.MAX_RADIUS, the neighbours grow with its square)",
+    )
+    if not threshold >= 0:  # infinity is fine: every split is accepted, up to n_segments
         raise ValueError(f"threshold must be >= 0, got {threshold}")
     rgb_like = _as_float_image(image, channel_axis)
     features = image_features(rgb_like)
@@ -163,20 +192,24 @@ def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
         raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(valid)}")
 
 
-def _check_int(name: str, value: int, minimum: int) -> None:
+def _check_int(name: str, value: int, minimum: int, maximum: int, constant: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value > maximum:
+        raise ValueError(
+            f"{name} must be <= {maximum} (seglab.classical.ncut.{constant}), got {value}: "
+            "larger values would take minutes of CPU"
+        )
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
+    check_real(name, value, low=0, low_open=True)
 
 
 def _as_float_image(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    """Validate the image and return it as ``(H, W, C)`` float64, uint scaled to [0, 1]."""
+    """Validate the image and return it as ``(H, W, C)`` float64 in [0, 1] (the value rule)."""
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
@@ -191,17 +224,8 @@ def _as_float_image(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
         raise ValueError(f"expected a (H, W) or (H, W, C) image, got shape {image.shape}")
     if image.size == 0:
         raise ValueError(f"image is empty (shape {image.shape})")
-    if image.dtype == np.uint8:
-        array = image.astype(np.float64) / 255.0
-    elif image.dtype == np.uint16:
-        array = image.astype(np.float64) / 65535.0
-    elif image.dtype == bool or np.issubdtype(image.dtype, np.number):
-        array = image.astype(np.float64)
-    else:
-        raise ValueError(f"image must be numeric, got dtype {image.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("image contains NaN or infinite values")
-    return array
+    check_image_size(*image.shape[:2])
+    return unit_float_image(image)
 
 
 def _work_size(height: int, width: int, max_side: int) -> tuple[int, int]:

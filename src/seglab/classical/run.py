@@ -13,7 +13,7 @@ import numpy as np
 
 from seglab.io import read_mask, write_image, write_labels
 
-__all__ = ["CLASSICAL_METHODS", "ClassicalResult", "run_classical"]
+__all__ = ["CLASSICAL_METHODS", "DEFAULTS", "ClassicalResult", "run_classical"]
 
 CLASSICAL_METHODS = ("slic", "ncut", "grabcut")
 
@@ -27,20 +27,35 @@ class ClassicalResult:
     files: list[Path] = field(default_factory=list)
 
 
+# What an option left out (or given as None, as the CLI does for a flag it did not get) means.
+DEFAULTS = {
+    "slic": {"n_segments": 400, "compactness": 10.0},
+    "ncut": {"n_segments": 8, "ncut_method": "pixel"},
+    "grabcut": {"iters": 5},
+}
+
+
+def _option(options: dict, method: str, name: str):
+    # Only None means "the default": 0 must reach the library, which refuses it with a clear
+    # message (``or default`` turned --n-segments 0 into 400 without a word).
+    value = options.get(name)
+    return DEFAULTS[method][name] if value is None else value
+
+
 def _segment(method: str, image: np.ndarray, options: dict) -> np.ndarray:
     from seglab import classical
 
     if method == "slic":
         return classical.slic(
             image,
-            n_segments=options.get("n_segments") or 400,
-            compactness=options.get("compactness") or 10.0,
+            n_segments=_option(options, method, "n_segments"),
+            compactness=_option(options, method, "compactness"),
         )
     if method == "ncut":
         return classical.normalized_cut(
             image,
-            n_segments=options.get("n_segments") or 8,
-            method=options.get("ncut_method") or "pixel",
+            n_segments=_option(options, method, "n_segments"),
+            method=_option(options, method, "ncut_method"),
         )
     rect, trimap = options.get("rect"), options.get("trimap")
     if rect is None and trimap is None:
@@ -51,7 +66,7 @@ def _segment(method: str, image: np.ndarray, options: dict) -> np.ndarray:
         if values.shape != image.shape[:2]:
             raise ValueError(f"trimap {trimap} is {values.shape}, the image is {image.shape[:2]}")
         mask = classical.trimap_from_grabcut_database(values)
-    return classical.grabcut(image, rect=rect, mask=mask, iters=options.get("iters") or 5)
+    return classical.grabcut(image, rect=rect, mask=mask, iters=_option(options, method, "iters"))
 
 
 def run_classical(
@@ -70,11 +85,20 @@ def run_classical(
         out_dir: output folder; receives ``<name>_<method>_labels.png`` (8-bit palette or
             16-bit PNG) and ``<name>_<method>_overlay.png``.
         name: file name stem.
-        **options: ``n_segments``, ``compactness`` (slic); ``n_segments``, ``ncut_method`` (``pixel`` or ``rag``);
-            ``rect``, ``trimap`` (GrabCut database values), ``iters`` (grabcut).
+        **options: ``n_segments``, ``compactness`` (slic); ``n_segments``, ``ncut_method``
+            (``pixel`` or ``rag``); ``rect``, ``trimap`` (GrabCut database values),
+            ``iters`` (grabcut). A missing option, or ``None``, takes the default of
+            :data:`DEFAULTS` (slic 400 superpixels, compactness 10; ncut 8 segments on the
+            pixel graph; grabcut 5 iterations). Any other value, 0 included, goes to the
+            method as it is: ``n_segments=0`` and ``compactness=0`` are errors, and grabcut
+            ``iters=0`` writes the starting labels (the rectangle, or the trimap's foreground
+            candidates) without any iteration.
 
     Raises:
-        ValueError: for an unknown method or missing GrabCut input.
+        ValueError: for an unknown method or missing GrabCut input, a trimap of the wrong size,
+            and the errors of :func:`~seglab.classical.slic`,
+            :func:`~seglab.classical.normalized_cut` and :func:`~seglab.classical.grabcut`
+            (for example ``n_segments must be an integer >= 1, got 0``).
     """
     from seglab.viz import draw_boundaries, save_overlay
 

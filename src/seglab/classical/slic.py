@@ -10,13 +10,21 @@ region per label. The arguments and their meaning follow :func:`skimage.segmenta
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 from scipy import ndimage
 
+from seglab._checks import check_image_size, check_real, is_finite_number
 from seglab.classical import _slic_kernels as kernels
 
-__all__ = ["slic"]
+__all__ = ["slic", "MAX_NUM_ITER", "MAX_SIGMA"]
+
+# Hard caps, far above normal use (the paper's 10 iterations, blurs of a pixel or two): the
+# k-means loop only stops early when no pixel changes label, and a Gaussian kernel holds
+# 8 sigma + 1 taps, so huge values would run or allocate without end.
+MAX_NUM_ITER = 100
+MAX_SIGMA = 100.0
 
 
 def _channels_last(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
@@ -36,7 +44,9 @@ def _channels_last(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:
-    # skimage.util.img_as_float semantics: integers are scaled by their dtype's maximum.
+    # skimage.util.img_as_float semantics: integers are scaled by their dtype's maximum. The
+    # features are then rescaled by their min and max, so any finite range gives the same
+    # superpixels; only NaN and infinity cannot be rescaled.
     if image.dtype == np.bool_:
         return image.astype(np.float64)
     if np.issubdtype(image.dtype, np.integer):
@@ -79,6 +89,13 @@ def _features(
     return out
 
 
+def _is_whole(value) -> bool:
+    """True for an integer, or a float that is one (skimage accepts ``n_segments=100.0``)."""
+    if isinstance(value, numbers.Integral):
+        return True
+    return is_finite_number(value) and int(value) == value
+
+
 def _grid_shape(height: float, width: float, n_cells: float) -> tuple[int, int]:
     """Rows and columns of a grid of about ``n_cells`` near-square cells on a height x width box."""
     step = math.sqrt(height * width / n_cells)
@@ -117,14 +134,19 @@ def slic(
 
     Args:
         image: ``(H, W)`` grayscale or ``(H, W, C)`` image (channels on ``channel_axis``);
-            uint8/uint16/bool are scaled to [0, 1] by their dtype's range, floats are used as they
-            are. The values are then rescaled to [0, 1] by their min and max (inside ``mask``),
-            as in skimage, so ``compactness`` does not depend on the image scale.
-        n_segments: approximate number of superpixels.
+            integers and bool are scaled to [0, 1] by their dtype's range, floats are used as
+            they are. The values are then rescaled to [0, 1] by their min and max (inside
+            ``mask``), as in skimage, so ``compactness`` does not depend on the image scale:
+            unlike the other classical methods, floats in 0..255 or integers of any range give
+            the same superpixels as the same picture in [0, 1]. NaN and infinity are errors
+            (outside ``mask`` they are allowed). At most
+            :data:`seglab.limits.MAX_IMAGE_PIXELS` pixels.
+        n_segments: approximate number of superpixels. A request above the number of pixels
+            (inside ``mask``) gives at most one superpixel per pixel, as fast as that count.
         compactness: weight of space against colour: larger gives squarer superpixels. With Lab
-            colours (0-100), 10 is a good start; for features in [0, 1] try 0.1.
+            colours (0-100), 10 is a good start; for features in [0, 1] try 0.1. Finite.
         max_num_iter: number of k-means iterations (the paper uses 10); stops early when no
-            pixel changes label.
+            pixel changes label. At most :data:`MAX_NUM_ITER` (100).
         enforce_connectivity: make every label one 4-connected region and merge regions smaller
             than ``min_size_factor * H * W / n_segments`` pixels into a neighbour.
         mask: optional ``(H, W)`` bool array; superpixels are computed only where it is True.
@@ -132,13 +154,13 @@ def slic(
         channel_axis: axis of the channels of a 3-D image; ignored for a 2-D image, which is
             always grayscale. ``None`` with a 3-D array is an error (volumes are not supported).
         sigma: standard deviation of a Gaussian blur of the features (after Lab conversion), in
-            pixels; 0 means none.
+            pixels; 0 means none. At most :data:`MAX_SIGMA` (100).
         convert2lab: convert RGB to CIELAB (D65) first. ``None`` means yes exactly when the image
             has 3 channels.
         min_size_factor: regions smaller than this fraction of the mean superpixel size are
-            merged into a neighbour.
+            merged into a neighbour. Finite.
         max_size_factor: a region is cut when it grows past this multiple of the mean size
-            (skimage's rule; with the 2S window this almost never happens).
+            (skimage's rule; with the 2S window this almost never happens). Finite.
 
     Returns:
         ``(H, W)`` int64 labels, contiguous from ``start_label``. With ``mask``, pixels outside it
@@ -146,10 +168,13 @@ def slic(
         ``start_label=1``), exactly as skimage.
 
     Raises:
-        ValueError: for a bad image shape, channel axis or dtype, NaN/inf values, a bad
-            ``n_segments``, ``compactness``, ``max_num_iter``, ``sigma``, size factor or
-            ``start_label``, ``convert2lab=True`` on a non-RGB image, or a mask of the wrong shape
-            or with no True pixel.
+        ValueError: for a bad image shape, channel axis or dtype, an image over
+            ``MAX_IMAGE_PIXELS`` pixels, NaN/inf values; ``n_segments`` that is not a whole
+            number >= 1; ``compactness`` not finite and > 0; ``max_num_iter`` not a whole
+            number in 0..``MAX_NUM_ITER``; ``sigma`` not finite in [0, ``MAX_SIGMA``]; size
+            factors that are not finite with ``0 <= min_size_factor <= max_size_factor``;
+            ``start_label`` not 0 or 1; ``convert2lab=True`` on a non-RGB image; or a mask of
+            the wrong shape or with no True pixel.
 
     Example:
         >>> from skimage.data import astronaut
@@ -161,19 +186,25 @@ def slic(
     height, width, num_channels = image.shape
     if height < 1 or width < 1:
         raise ValueError(f"image is empty, shape {image.shape[:2]}")
-    if int(n_segments) != n_segments or n_segments < 1:
-        raise ValueError(f"n_segments must be an integer >= 1, got {n_segments}")
-    if not compactness > 0:
-        raise ValueError(f"compactness must be > 0, got {compactness}")
-    if int(max_num_iter) != max_num_iter or max_num_iter < 0:
-        raise ValueError(f"max_num_iter must be an integer >= 0, got {max_num_iter}")
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    check_image_size(height, width)
+    if not _is_whole(n_segments) or n_segments < 1:
+        raise ValueError(f"n_segments must be an integer >= 1, got {n_segments!r}")
+    check_real("compactness", compactness, low=0, low_open=True)
+    if not _is_whole(max_num_iter) or not 0 <= max_num_iter <= MAX_NUM_ITER:
+        raise ValueError(
+            f"max_num_iter must be an integer >= 0 and <= {MAX_NUM_ITER} "
+            f"(seglab.classical.slic.MAX_NUM_ITER), got {max_num_iter}"
+        )
+    check_real("sigma", sigma, low=0, high=MAX_SIGMA, note=" (seglab.classical.slic.MAX_SIGMA)")
     if start_label not in (0, 1):
         raise ValueError(f"start_label must be 0 or 1, got {start_label}")
-    if not 0 <= min_size_factor <= max_size_factor:
+    if not (
+        is_finite_number(min_size_factor)
+        and is_finite_number(max_size_factor)
+        and 0 <= min_size_factor <= max_size_factor
+    ):
         raise ValueError(
-            "need 0 <= min_size_factor <= max_size_factor, got "
+            "need 0 <= min_size_factor <= max_size_factor, both finite, got "
             f"min_size_factor={min_size_factor}, max_size_factor={max_size_factor}"
         )
     if convert2lab and num_channels != 3:
@@ -202,7 +233,9 @@ def slic(
     # Grid: about n_segments cells over the mask's bounding box. With a mask, cells are sized by
     # the mask area, so the seeds that land on it number about n_segments.
     box_h, box_w = box[2] - box[0], box[3] - box[1]
-    n_cells = min(int(n_segments) * box_h * box_w / area, box_h * box_w)
+    # Past one seed per pixel (n_segments >= area) every request gives the same grid; the
+    # clamp also keeps a huge integer out of float division.
+    n_cells = min(min(int(n_segments), area) * box_h * box_w / area, box_h * box_w)
     rows, cols = _grid_shape(box_h, box_w, n_cells)
     cell_h, cell_w = box_h / rows, box_w / cols
     centres = kernels.grid_seeds(features, full_mask, box[0], box[1], rows, cols, cell_h, cell_w)
@@ -227,8 +260,10 @@ def slic(
 
     if enforce_connectivity:
         mean_size = area / len(centres)
-        min_size = int(min_size_factor * mean_size)
-        max_size = max(int(max_size_factor * mean_size), 1)
+        # No region holds more than ``area`` pixels, so sizes past area + 1 all act alike;
+        # capping them keeps huge factors inside the kernel's int64.
+        min_size = int(min(min_size_factor * mean_size, area + 1))
+        max_size = max(int(min(max_size_factor * mean_size, area + 1)), 1)
         labels, _ = kernels.enforce_connectivity(labels, features, full_mask, min_size, max_size)
     else:
         # Drop the ids of centres that own no pixel, keeping the labels contiguous.

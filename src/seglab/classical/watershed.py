@@ -39,12 +39,15 @@ from skimage.filters import threshold_li, threshold_otsu
 from skimage.morphology import h_maxima
 from skimage.segmentation import relabel_sequential, watershed
 
+from seglab._checks import check_image_size, check_real, unit_float_image
+
 __all__ = [
     "watershed_instances",
     "foreground_mask",
     "MARKER_METHODS",
     "THRESHOLD_METHODS",
     "STAINS",
+    "MAX_SIGMA",
 ]
 
 MARKER_METHODS = ("peaks", "h_maxima")
@@ -53,6 +56,9 @@ STAINS = ("auto", "grey", "hematoxylin")
 # Mean absolute difference between colour channels (in [0, 1] units) above which an image is
 # taken as stained colour rather than grey stored as RGB.
 COLOUR_TOLERANCE = 0.02
+# Largest Gaussian blur (``sigma``, ``distance_sigma``), in pixels: a Gaussian kernel holds
+# 8 sigma + 1 taps, so a huge value would allocate without end; nuclei need a pixel or two.
+MAX_SIGMA = 100.0
 
 
 def _is_colour(rgb: np.ndarray) -> bool:
@@ -72,7 +78,11 @@ def _hematoxylin(rgb: np.ndarray) -> np.ndarray:
 
 
 def _as_float(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    """Any image as float64 ``(H, W)`` or ``(H, W, C)`` (uint8 / 255, uint16 / 65535)."""
+    """The image as float64 ``(H, W)`` or ``(H, W, C)`` in [0, 1], by the value rule.
+
+    uint8 / 255, uint16 / 65535, other integers must hold 0..255, bool is {0, 1}, floats must
+    be finite and in [0, 1] (see :mod:`seglab._checks`).
+    """
     image = np.asarray(image)
     if channel_axis is not None and image.ndim == 3:
         image = np.moveaxis(image, channel_axis, -1)
@@ -83,13 +93,8 @@ def _as_float(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
             f"expected an (H, W) image, or (H, W, C) with channel_axis set; got shape "
             f"{image.shape} with channel_axis={channel_axis}"
         )
-    if image.dtype == np.uint8:
-        values = image.astype(np.float64) / 255.0
-    elif image.dtype == np.uint16:
-        values = image.astype(np.float64) / 65535.0
-    else:
-        values = image.astype(np.float64)
-    return values
+    check_image_size(*image.shape[:2])
+    return unit_float_image(image)
 
 
 def _intensity(image: np.ndarray, stain: str, channel_axis: int | None) -> tuple[np.ndarray, bool]:
@@ -123,14 +128,16 @@ def foreground_mask(
     """Object pixels of an image by thresholding its smoothed grey levels.
 
     Args:
-        image: ``(H, W)`` or ``(H, W, C)`` image (uint8, uint16 or float in [0, 1]).
-        threshold: ``"otsu"``, ``"li"`` or a level in the channel's [0, 1] scale.
+        image: ``(H, W)`` or ``(H, W, C)`` image: uint8, uint16, other integers in 0..255,
+            bool, or finite floats in [0, 1]; at most ``seglab.limits.MAX_IMAGE_PIXELS``.
+        threshold: ``"otsu"``, ``"li"`` or a finite level in the channel's [0, 1] scale.
         stain: channel to threshold: ``"grey"``, ``"hematoxylin"`` (RGB only) or ``"auto"``
             (hematoxylin for colour images, grey otherwise).
         invert: ``True`` when objects are darker than the background, ``False`` when they are
             brighter, ``None`` to decide from the data (grey median above 0.5 = dark objects;
             hematoxylin objects are bright).
-        sigma: Gaussian smoothing before thresholding, in pixels (0 for none).
+        sigma: Gaussian smoothing before thresholding, in pixels (0 for none; at most
+            :data:`MAX_SIGMA`, 100).
         fill_holes: fill holes inside objects (dark nucleoli inside bright nuclei).
         channel_axis: axis of the channels, or ``None`` for a grey image.
 
@@ -138,8 +145,11 @@ def foreground_mask(
         ``(H, W)`` bool mask.
 
     Raises:
-        ValueError: for a bad shape, an unknown threshold method or stain, ``"hematoxylin"``
-            on a non-RGB image, or ``sigma < 0``.
+        ValueError: for a bad shape, an empty image or one over ``MAX_IMAGE_PIXELS``, values
+            that break the value rule (NaN or infinity, floats outside [0, 1], other integers
+            outside 0..255), an unknown threshold method or stain, a NaN or infinite
+            threshold level, ``"hematoxylin"`` on a non-RGB image, or ``sigma`` outside
+            [0, ``MAX_SIGMA``].
 
     Example:
         >>> image = np.zeros((9, 9))
@@ -148,8 +158,7 @@ def foreground_mask(
         25
     """
     grey, objects_bright = _intensity(image, stain, channel_axis)
-    if sigma < 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    _check_sigma("sigma", sigma)
     smooth = ndimage.gaussian_filter(grey, sigma) if sigma > 0 else grey
     if isinstance(threshold, str):
         if threshold not in THRESHOLD_METHODS:
@@ -161,12 +170,13 @@ def foreground_mask(
             return np.zeros(grey.shape, bool)  # a flat image has no objects
         method = threshold_otsu if threshold == "otsu" else threshold_li
         level = float(method(smooth))
-    elif isinstance(threshold, numbers.Real):
+    elif isinstance(threshold, numbers.Real) and np.isfinite(threshold):
         level = float(threshold)
     else:
         raise ValueError(
             f"threshold must be one of {', '.join(THRESHOLD_METHODS)} or a number; "
             f"got {threshold!r}"
+            + (" (a level must be finite)" if isinstance(threshold, numbers.Real) else "")
         )
     if invert is None:
         invert = False if objects_bright else bool(np.median(smooth) > 0.5)
@@ -174,10 +184,15 @@ def foreground_mask(
     return ndimage.binary_fill_holes(mask) if fill_holes else mask
 
 
+def _check_sigma(name: str, value: float) -> None:
+    check_real(name, value, low=0, high=MAX_SIGMA, note=" (seglab.classical.watershed.MAX_SIGMA)")
+
+
 def _check_foreground(foreground: np.ndarray, shape: tuple | None) -> np.ndarray:
     foreground = np.asarray(foreground)
     if foreground.ndim != 2:
         raise ValueError(f"foreground must be (H, W), got shape {foreground.shape}")
+    check_image_size(*foreground.shape)
     if shape is not None and foreground.shape != shape:
         raise ValueError(f"foreground shape {foreground.shape} differs from image shape {shape}")
     if foreground.dtype == np.bool_:
@@ -207,31 +222,39 @@ def watershed_instances(
     """Split the foreground of an image into instances with a marker-controlled watershed.
 
     Args:
-        image: ``(H, W)`` or ``(H, W, C)`` image (uint8, uint16 or float in [0, 1]); may be
-            ``None`` when ``foreground`` is given.
+        image: ``(H, W)`` or ``(H, W, C)`` image, read as :func:`foreground_mask` reads it
+            (uint8, uint16, other integers in 0..255, bool, or finite floats in [0, 1]); may
+            be ``None`` when ``foreground`` is given.
         foreground: optional ``(H, W)`` object mask (bool; float probabilities are cut at
             0.5; ints at > 0). Replaces the thresholding of ``image``.
         min_distance: smallest distance in pixels between two object centres (``"peaks"``).
+            A distance of ``H + W`` or more already keeps one centre per object, so larger
+            values act as ``H + W``.
         threshold: ``"otsu"``, ``"li"`` or a level in [0, 1], for the default foreground.
         stain: ``"auto"``, ``"grey"`` or ``"hematoxylin"``: the channel that is thresholded.
         invert: objects darker than the background (``True``), brighter (``False``) or
             decided from the median intensity (``None``). See :func:`foreground_mask`.
-        sigma: Gaussian smoothing of the image before thresholding, in pixels.
-        distance_sigma: Gaussian smoothing of the distance transform, in pixels.
+        sigma: Gaussian smoothing of the image before thresholding, in pixels (at most
+            :data:`MAX_SIGMA`).
+        distance_sigma: Gaussian smoothing of the distance transform, in pixels (0 for
+            none; at most :data:`MAX_SIGMA`).
         markers: ``"peaks"`` (local maxima at least ``min_distance`` apart) or ``"h_maxima"``
             (maxima at least ``h`` pixels high).
-        h: height for ``markers="h_maxima"``, in pixels of distance.
-        min_size: objects with fewer pixels are removed.
+        h: height for ``markers="h_maxima"``, in pixels of distance (finite, > 0).
+        min_size: objects with fewer pixels are removed (finite, >= 0).
         fill_holes: fill holes in the default foreground.
-        compactness: compact watershed parameter (0 = classical watershed).
+        compactness: compact watershed parameter (0 = classical watershed; finite, >= 0).
         channel_axis: axis of the channels, or ``None`` for a grey image.
 
     Returns:
         ``(H, W)`` int32 label map: 0 = background, objects 1..N.
 
     Raises:
-        ValueError: for bad shapes, unknown ``markers`` or ``threshold``, ``min_distance < 1``,
-            ``min_size < 0``, or neither ``image`` nor ``foreground``.
+        ValueError: for bad shapes, an image or foreground over ``MAX_IMAGE_PIXELS``, an
+            image that breaks the value rule, unknown ``markers`` or ``threshold``,
+            ``min_distance`` that is not an integer >= 1, ``min_size`` or ``compactness``
+            not finite and >= 0, ``h`` not finite and > 0, ``sigma`` or ``distance_sigma``
+            outside [0, ``MAX_SIGMA``], or neither ``image`` nor ``foreground``.
 
     Example:
         >>> yy, xx = np.mgrid[:40, :60]
@@ -242,10 +265,16 @@ def watershed_instances(
     """
     if markers not in MARKER_METHODS:
         raise ValueError(f"markers must be one of {', '.join(MARKER_METHODS)}; got {markers!r}")
-    if not isinstance(min_distance, numbers.Integral) or min_distance < 1:
+    if (
+        isinstance(min_distance, bool)
+        or not isinstance(min_distance, numbers.Integral)
+        or min_distance < 1
+    ):
         raise ValueError(f"min_distance must be an integer >= 1, got {min_distance!r}")
-    if min_size < 0:
-        raise ValueError(f"min_size must be >= 0, got {min_size}")
+    check_real("min_size", min_size, low=0)
+    check_real("compactness", compactness, low=0)
+    check_real("h", h, low=0, low_open=True)
+    _check_sigma("distance_sigma", distance_sigma)
     if foreground is None:
         if image is None:
             raise ValueError("give an image, a foreground mask, or both")
@@ -269,8 +298,11 @@ def watershed_instances(
         distance = ndimage.gaussian_filter(distance, distance_sigma)
     components, _ = ndimage.label(mask)
     if markers == "peaks":
+        # Any distance of H + W spans the whole image, so larger ones change nothing; the cap
+        # keeps peak_local_max's filter window a machine-sized integer.
+        reach = min(int(min_distance), sum(mask.shape))
         peaks = peak_local_max(
-            distance, min_distance=int(min_distance), labels=components, exclude_border=False
+            distance, min_distance=reach, labels=components, exclude_border=False
         )
         seeds = np.zeros(mask.shape, bool)
         seeds[tuple(peaks.T)] = True

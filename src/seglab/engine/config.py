@@ -7,8 +7,11 @@ as a plain dict so that a run can be resumed or reproduced from the file alone.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from seglab.limits import MAX_CLASSES, MAX_NETWORK_SIDE
 
 __all__ = [
     "TrainConfig",
@@ -36,6 +39,25 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
 
 
+def _check_int(name: str, value: Any, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be at most {high}, got {value}")
+
+
+def _check_number(
+    name: str, value: Any, *, low: float | None = None, low_open: float | None = None
+) -> None:
+    """A finite number, ``>= low`` or ``> low_open``: NaN would silently poison training."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if low_open is not None and value <= low_open:
+        raise ValueError(f"{name} must be > {low_open}, got {value}")
+
+
 @dataclass
 class TrainConfig:
     """Everything that defines a training run.
@@ -49,7 +71,8 @@ class TrainConfig:
         mode: Oxford-IIIT Pet label mode (``binary``, ``binary_ignore``, ``trimap``,
             ``pet_head``); ignored for folders.
         num_classes: number of classes for folder datasets (read from ``classes.txt`` if None).
-        img_size: square training size in pixels (the notes use 128).
+        img_size: square training size in pixels (the notes use 128), 32 to
+            :data:`~seglab.limits.MAX_NETWORK_SIDE`.
         batch_size: images per step (the notes use 16). Under torchrun this is the global
             batch: each of N processes takes ``batch_size / N`` of it.
         epochs: number of epochs.
@@ -84,7 +107,13 @@ class TrainConfig:
         budget_clock: what ``time_budget`` counts: ``wall`` (elapsed seconds) or ``cpu``
             (this process's CPU seconds, all threads together; fair between runs that share
             a busy machine).
-        resume: continue from ``out/last.pt`` if it exists.
+        resume: continue from ``out/last.pt`` if it exists. The run's data, dataset, model,
+            labels, size and split must be the ones ``last.pt`` was trained with.
+        overwrite: start a new run in an ``out`` folder that already holds one, deleting its
+            checkpoints, log and plots first. Without it (or ``resume``) such a folder is an
+            error, so that a finished run is never replaced by accident.
+        trust_checkpoint: also load ``init_from`` / ``last.pt`` files that are not plain data
+            (they can run code stored in them; see :mod:`seglab.checkpoint`).
         init_from: a checkpoint whose weights start this run (fine-tuning); its model must have
             the same architecture. Optimizer, schedule and epochs start afresh. Ignored when
             resuming from ``out/last.pt``.
@@ -134,6 +163,8 @@ class TrainConfig:
     time_budget: float | None = None
     budget_clock: str = "wall"
     resume: bool = False
+    overwrite: bool = False
+    trust_checkpoint: bool = False
     init_from: str | None = None
     loggers: list[str] = field(default_factory=list)
     num_workers: int = 0
@@ -155,21 +186,37 @@ class TrainConfig:
         _check_choice("budget_clock", self.budget_clock, BUDGET_CLOCKS)
         for logger in self.loggers:
             _check_choice("logger", logger, LOGGERS)
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.img_size < 32:
-            raise ValueError(f"img_size must be >= 32, got {self.img_size}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume continues the run in out, overwrite replaces it: choose one")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("img_size", self.img_size, 32, MAX_NETWORK_SIDE)
+        _check_int("num_workers", self.num_workers, 0)
+        if self.num_classes is not None:
+            _check_int("num_classes", self.num_classes, 1, MAX_CLASSES)
+        if self.patience is not None:
+            _check_int("patience", self.patience, 1)
+        for name in ("seed", "split_seed"):
+            _check_int(name, getattr(self, name), 0)
+        _check_number("lr", self.lr, low_open=0.0)
+        _check_number("weight_decay", self.weight_decay, low=0.0)
+        _check_number("warmup_epochs", self.warmup_epochs, low=0.0)
+        if self.clip_grad is not None:
+            _check_number("clip_grad", self.clip_grad, low_open=0.0)
+        if self.time_budget is not None:
+            _check_number("time_budget", self.time_budget, low_open=0.0)
+        if self.class_weights is not None:
+            for weight in self.class_weights:
+                _check_number("each class weight", weight, low=0.0)
         if self.ema is not None and not 0.0 < self.ema < 1.0:
             raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
         self.aug_scale = (float(self.aug_scale[0]), float(self.aug_scale[1]))
-        if not 0.0 < self.aug_scale[0] <= self.aug_scale[1]:
-            raise ValueError(f"aug_scale must be a range 0 < low <= high, got {self.aug_scale}")
-        if self.aug_rotation < 0:
-            raise ValueError(f"aug_rotation must be >= 0 degrees, got {self.aug_rotation}")
+        if not 0.0 < self.aug_scale[0] <= self.aug_scale[1] <= 10.0:
+            raise ValueError(
+                f"aug_scale must be a range 0 < low <= high <= 10, got {self.aug_scale}"
+            )
+        if not 0.0 <= self.aug_rotation <= 180.0:
+            raise ValueError(f"aug_rotation must be in [0, 180] degrees, got {self.aug_rotation}")
         if not 0.0 <= self.aug_hue <= 0.5:
             raise ValueError(f"aug_hue must be in [0, 0.5] turns, got {self.aug_hue}")
         if not 0.0 <= self.aug_gray <= 1.0:

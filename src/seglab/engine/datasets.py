@@ -160,9 +160,19 @@ def build_split(config: TrainConfig, split: str, *, augment: bool = False) -> Sp
 
 
 def build_data(config: TrainConfig) -> DataBundle:
-    """Training (augmented) and validation data for a run."""
+    """Training (augmented) and validation data for a run.
+
+    Raises:
+        ValueError: if the split leaves no training or no validation image.
+    """
     train = build_split(config, "train", augment=config.augment)
     val = build_split(config, "val")
+    if not len(train.dataset) or not len(val.dataset):
+        raise ValueError(
+            f"{config.data}: training needs at least one training and one validation image; "
+            f"the split gave {len(train.dataset)} and {len(val.dataset)}. Add images, or "
+            "change --val-fraction"
+        )
     mean, std = _normalisation(config)
     preprocess = {
         "size": [config.img_size, config.img_size],

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from seglab.io import atomic_write_bytes
+from seglab.limits import check_test_scales
 from seglab.metrics import ConfusionMatrix, MultiLabelConfusion
 
 if TYPE_CHECKING:
@@ -27,19 +28,10 @@ if TYPE_CHECKING:
 __all__ = [
     "evaluate_model",
     "evaluate_checkpoint",
-    "check_scales",
     "tta_logits",
     "format_metrics_table",
     "write_metrics_json",
 ]
-
-
-def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
-    """``scales`` as a tuple of floats, or a ValueError if it is empty or not all positive."""
-    scales = tuple(float(scale) for scale in scales)
-    if not scales or not all(math.isfinite(scale) and scale > 0 for scale in scales):
-        raise ValueError(f"test-time scales must be positive numbers, got {list(scales)}")
-    return scales
 
 
 def tta_logits(
@@ -62,7 +54,7 @@ def tta_logits(
     """
     height, width = images.shape[-2:]
     views = []
-    for scale in check_scales(scales):
+    for scale in check_test_scales(scales):
         size = (max(1, round(scale * height)), max(1, round(scale * width)))
         scaled = images
         if size != (height, width):
@@ -132,7 +124,7 @@ def evaluate_model(
     """
     if task not in ("multiclass", "multilabel"):
         raise ValueError(f"unknown task {task!r}; choose one of multiclass, multilabel")
-    scales = check_scales(scales)
+    scales = check_test_scales(scales)
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -244,6 +236,8 @@ def evaluate_checkpoint(
     scales: Sequence[float] = (1.0,),
     keep_largest: bool = False,
     fill_holes: bool = False,
+    trust_checkpoint: bool = False,
+    report: Callable[[dict[str, Any], list[str]], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on a split of a dataset, as the checkpoint's training saw it.
 
@@ -251,14 +245,17 @@ def evaluate_checkpoint(
     evaluation preprocesses exactly as training did. With ``out``, writes ``metrics.json`` there.
     ``tta`` averages each prediction with that of the flipped image, ``scales`` with those of
     rescaled images (:func:`tta_logits`). ``keep_largest`` and ``fill_holes`` clean the masks
-    before scoring (:mod:`seglab.postprocess`).
+    before scoring (:mod:`seglab.postprocess`). ``trust_checkpoint`` also loads a checkpoint
+    that is not plain data (:mod:`seglab.checkpoint`). ``report(metrics, class_names)`` is
+    called as soon as the metrics exist, before ``metrics.json`` is written, so that a folder
+    that cannot be written loses no finished evaluation.
     """
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
     from seglab.engine.config import TrainConfig
     from seglab.engine.datasets import build_split, make_val_loader
     from seglab.engine.train import resolve_device
 
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
     config = TrainConfig.from_dict(
         {**state["train_args"], "data": str(data), "batch_size": batch_size}
     )
@@ -281,6 +278,8 @@ def evaluate_checkpoint(
         keep_largest=keep_largest,
         fill_holes=fill_holes,
     )
+    if report is not None:
+        report(metrics, list(state["class_names"]))
     if out is not None:
         write_metrics_json(
             Path(out) / "metrics.json",
@@ -290,7 +289,7 @@ def evaluate_checkpoint(
             checkpoint=str(checkpoint),
             images=len(split_data.dataset),
             tta=tta,
-            scales=list(check_scales(scales)),
+            scales=list(check_test_scales(scales)),
             keep_largest=keep_largest,
             fill_holes=fill_holes,
         )

@@ -129,6 +129,7 @@ def create_predictor(
     keep_largest: bool = False,
     fill_holes: bool = False,
     threads: int | None = None,
+    trust_checkpoint: bool = False,
 ) -> Predictor:
     """A predictor for a checkpoint (``.pt``) or an exported ``.onnx`` file.
 
@@ -144,6 +145,8 @@ def create_predictor(
         fill_holes: fill the holes of each class's regions.
         threads: onnxruntime intra-op threads (ignored by the torch backend, which uses
             ``torch.get_num_threads()``).
+        trust_checkpoint: let the torch backend load a ``.pt`` that is not plain data (it can
+            run code stored in it; :mod:`seglab.checkpoint`). ONNX files hold no code.
 
     Raises:
         ValueError: for an unknown backend (the message lists the valid ones), or a backend
@@ -174,4 +177,4 @@ def create_predictor(
             f"{checkpoint} is an ONNX file: use --backend onnxruntime (or auto), "
             "or pass a .pt checkpoint to the torch backend"
         )
-    return Predictor(checkpoint, **options)
+    return Predictor(checkpoint, trust_checkpoint=trust_checkpoint, **options)

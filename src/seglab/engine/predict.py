@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from seglab._checks import check_image_size
 from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 from seglab.convert import image_to_tensor
-from seglab.engine.evaluate import check_scales, tta_logits
-from seglab.io import read_image, write_mask
+from seglab.engine.evaluate import tta_logits
+from seglab.io import read_image, remove_stale_temp_files, write_mask
+from seglab.limits import check_test_scales
 from seglab.postprocess import clean_labels, clean_multilabel
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "PredictionSummary",
     "default_checkpoint",
     "iter_image_files",
+    "iter_sources",
     "plan_outputs",
     "predict_files",
     "prepare_image",
@@ -83,7 +86,8 @@ def prepare_image(
     """The network input for one image: RGB in [0, 1], resized (antialiased), normalised.
 
     Args:
-        image: ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` uint8 (alpha is dropped).
+        image: ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (alpha is dropped); uint8, or any
+            dtype by the rule of :mod:`seglab.convert` (floats in [0, 1]).
         size: ``(h, w)`` the model was trained at.
         mean, std: per-channel normalisation, or None.
 
@@ -91,8 +95,13 @@ def prepare_image(
         ``(3, h, w)`` float32 tensor.
 
     Raises:
-        ValueError: for any other image shape.
+        ValueError: for any other image shape, an empty image, one over
+            :data:`~seglab.limits.MAX_IMAGE_PIXELS`, or values that break the dtype rule of
+            :mod:`seglab.convert` (e.g. a float image holding 0..255, or NaN).
     """
+    image = np.asarray(image)
+    if image.ndim in (2, 3):
+        check_image_size(*image.shape[:2])
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
@@ -119,6 +128,8 @@ class Predictor:
             each label, multilabel), in the mask at the image's size; see
             :mod:`seglab.postprocess`.
         fill_holes: fill the holes of those regions with their class, after ``keep_largest``.
+        trust_checkpoint: also load a checkpoint that is not plain data, which can run code
+            stored in it (see :mod:`seglab.checkpoint`); only for files you trust.
 
     Example:
         >>> from seglab.samples import load_sample
@@ -136,11 +147,12 @@ class Predictor:
         scales: Sequence[float] = (1.0,),
         keep_largest: bool = False,
         fill_holes: bool = False,
+        trust_checkpoint: bool = False,
     ) -> None:
         from seglab.engine.train import resolve_device
 
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
-        state = load_checkpoint(self.checkpoint_path)
+        state = load_checkpoint(self.checkpoint_path, trust_checkpoint=trust_checkpoint)
         self.device = resolve_device(device)
         self.model = model_from_checkpoint(state).to(self.device)
         self.class_names: list[str] = list(state["class_names"])
@@ -157,7 +169,7 @@ class Predictor:
     ) -> None:
         """Store the test-time augmentation and mask clean-up settings (shared by backends)."""
         self.tta = tta
-        self.scales = check_scales(scales)
+        self.scales = check_test_scales(scales)
         self.keep_largest = keep_largest
         self.fill_holes = fill_holes
 
@@ -202,7 +214,8 @@ class Predictor:
         """Class probabilities at the image's own size.
 
         Args:
-            image: ``(H, W, 3)`` uint8 RGB (grayscale and RGBA are accepted).
+            image: ``(H, W, 3)`` RGB, uint8 or as :mod:`seglab.convert`'s dtype rule says
+                (grayscale and RGBA are accepted).
 
         Returns:
             ``(K, H, W)`` float32: softmax probabilities (multiclass) or per-label sigmoid
@@ -263,20 +276,56 @@ def iter_image_files(inputs: Iterable[str | os.PathLike]) -> Iterator[Path]:
     Files named explicitly are yielded whatever their extension, so that a bad file gets a
     clear message later instead of being skipped silently.
     """
-    for _, path in _iter_sources(inputs):
+    for _, path in iter_sources(inputs):
         yield path
 
 
-def _iter_sources(inputs: Iterable[str | os.PathLike]) -> Iterator[tuple[Path, Path]]:
-    """``(relative output stem, image path)`` for every image in ``inputs``."""
+def iter_sources(
+    inputs: Iterable[str | os.PathLike],
+    *,
+    out_dir: str | os.PathLike | None = None,
+    output_suffixes: Sequence[str] = (),
+    skipped: list[Path] | None = None,
+) -> Iterator[tuple[Path, Path]]:
+    """``(relative output stem, image path)`` for every image in ``inputs``.
+
+    With ``out_dir``, a run's own outputs are never read back as inputs, so that a rerun
+    finds the same images: inside ``out_dir``, files whose names end with one of
+    ``output_suffixes`` are skipped, and when ``out_dir`` lies inside an input folder (and is
+    not that folder itself) everything below ``out_dir`` is skipped.
+
+    Args:
+        inputs: image files and folders (searched recursively, in sorted order).
+        out_dir: the folder the run writes to, or None.
+        output_suffixes: the endings of the names the run writes, e.g. ``("_mask.png",)``.
+        skipped: if given, receives the files skipped as outputs.
+    """
+    out = Path(out_dir).resolve() if out_dir is not None else None
+
+    def is_output(path: Path, root: Path | None) -> bool:
+        if out is None:
+            return False
+        resolved = path.resolve()
+        if not resolved.is_relative_to(out):
+            return False
+        if root is not None and out != root.resolve():
+            return True  # a separate output folder below an input folder: all of it is ours
+        return resolved.name.endswith(tuple(output_suffixes))
+
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in IMAGE_EXTENSIONS:
+                if not child.is_file() or child.suffix.lower() not in IMAGE_EXTENSIONS:
+                    continue
+                if not is_output(child, path):
                     yield child.relative_to(path).with_suffix(""), child
-        else:
+                elif skipped is not None:
+                    skipped.append(child)
+        elif not is_output(path, None):
             yield Path(path.stem), path
+        elif skipped is not None:
+            skipped.append(path)
 
 
 @dataclass(frozen=True)
@@ -298,29 +347,40 @@ class OutputPlan:
         return self.mask.with_name(self.mask.name.replace("_mask.png", f"_{name}_mask.png"))
 
 
+MASK_SUFFIX, OVERLAY_SUFFIX = "_mask.png", "_overlay.png"
+
+
 def plan_outputs(
-    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, *, overlay: bool = True
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    overlay: bool = True,
+    skipped: list[Path] | None = None,
 ) -> list[OutputPlan]:
     """Output paths for every image in ``inputs``.
 
     Images in a folder keep their sub-folder below ``out_dir`` (``in/a/x.jpg`` ->
     ``out/a/x_mask.png``), so equal names in different folders do not collide; files named
-    directly go to ``out_dir/<stem>_mask.png``.
+    directly go to ``out_dir/<stem>_mask.png``. Earlier outputs in ``out_dir`` are not
+    inputs (see :func:`iter_sources`); ``skipped`` receives them.
 
     Raises:
         ValueError: if two inputs would write the same output (e.g. ``x.jpg`` and ``x.png``).
     """
     out_dir = Path(out_dir)
     plans, owners = [], {}
-    for stem, source in _iter_sources(inputs):
-        mask = out_dir / stem.parent / f"{stem.name}_mask.png"
+    sources = iter_sources(
+        inputs, out_dir=out_dir, output_suffixes=(MASK_SUFFIX, OVERLAY_SUFFIX), skipped=skipped
+    )
+    for stem, source in sources:
+        mask = out_dir / stem.parent / f"{stem.name}{MASK_SUFFIX}"
         if mask in owners:
             raise ValueError(
                 f"{owners[mask]} and {source} would both write {mask}: rename one, or predict "
                 "them into different --out folders"
             )
         owners[mask] = source
-        overlay_path = mask.with_name(f"{stem.name}_overlay.png") if overlay else None
+        overlay_path = mask.with_name(f"{stem.name}{OVERLAY_SUFFIX}") if overlay else None
         plans.append(OutputPlan(source, mask, overlay_path))
     return plans
 
@@ -332,6 +392,7 @@ class PredictionSummary:
     written: list[Path] = field(default_factory=list)
     skipped_existing: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    skipped_outputs: list[Path] = field(default_factory=list)
 
 
 class _DecodedImages(torch.utils.data.Dataset):
@@ -420,13 +481,29 @@ def predict_files(
     Raises:
         ValueError: for two inputs with the same output, or bad ``batch_size``/``workers``/
             ``shard`` values.
+        FileNotFoundError: if ``inputs`` hold no image at all (an empty folder, a typo).
     """
     if batch_size < 1 or workers < 0 or writers < 0:
         raise ValueError(
             f"batch_size must be >= 1 and workers, writers >= 0; got {batch_size}, {workers}, "
             f"{writers}"
         )
-    plans = plan_outputs(inputs, out_dir, overlay=overlay)
+    inputs = list(inputs)
+    summary = PredictionSummary()
+    plans = plan_outputs(inputs, out_dir, overlay=overlay, skipped=summary.skipped_outputs)
+    if not plans:
+        where = ", ".join(str(item) for item in inputs) or "(no inputs)"
+        raise FileNotFoundError(
+            f"no images to predict in {where} (image extensions: {', '.join(IMAGE_EXTENSIONS)})"
+            + (
+                f"; {len(summary.skipped_outputs)} earlier outputs skipped"
+                if summary.skipped_outputs
+                else ""
+            )
+        )
+    if shard is None:
+        # Only a single process may clean: under torchrun the others are writing there.
+        remove_stale_temp_files(out_dir)
     if shard is not None:
         rank, world_size = shard
         if not 0 <= rank < world_size:
@@ -434,7 +511,6 @@ def predict_files(
                 f"shard must be (rank, world_size) with 0 <= rank < world_size: {shard}"
             )
         plans = plans[rank::world_size]
-    summary = PredictionSummary()
     if skip_existing:
         summary.skipped_existing = [plan.source for plan in plans if plan.mask.is_file()]
         plans = [plan for plan in plans if not plan.mask.is_file()]

@@ -58,22 +58,36 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     _save(fig, path)
 
 
+# Up to this many classes every cell shows its value; above, the K² text objects would cost
+# more than the rest of the report (K = 256 took 87 s and 7 GB), so only the colours remain.
+ANNOTATED_CONFUSION_MAX_CLASSES = 30
+
+
 def plot_confusion(matrix: np.ndarray, class_names: list[str], path: Path) -> None:
-    """Row-normalised confusion matrix (rows: ground truth, columns: prediction)."""
+    """Row-normalised confusion matrix (rows: ground truth, columns: prediction).
+
+    Up to :data:`ANNOTATED_CONFUSION_MAX_CLASSES` classes each cell shows its value, and the
+    figure grows with K; above, the figure keeps a fixed size (17 inches), cells show colour
+    only and every ``ceil(K / 30)``-th class is labelled, so the cost stays bounded for any K.
+    """
     plt = _figure()
+    count = len(class_names)
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
-    size = max(3.0, 0.5 * len(class_names) + 2)
+    size = min(max(3.0, 0.5 * count + 2), 17.0)
     fig, axis = plt.subplots(figsize=(size, size))
-    axis.imshow(normalised, vmin=0, vmax=1, cmap="Blues")
-    for row in range(len(class_names)):
-        for col in range(len(class_names)):
-            colour = "white" if normalised[row, col] > 0.5 else "black"
-            axis.text(
-                col, row, f"{normalised[row, col]:.2f}", ha="center", va="center", color=colour
-            )
-    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(len(class_names)), class_names)
+    axis.imshow(normalised, vmin=0, vmax=1, cmap="Blues", interpolation="nearest")
+    if count <= ANNOTATED_CONFUSION_MAX_CLASSES:
+        for row in range(count):
+            for col in range(count):
+                colour = "white" if normalised[row, col] > 0.5 else "black"
+                axis.text(
+                    col, row, f"{normalised[row, col]:.2f}", ha="center", va="center", color=colour
+                )
+    step = -(-count // ANNOTATED_CONFUSION_MAX_CLASSES)  # ceil: at most 30 labels per axis
+    ticks = range(0, count, step)
+    axis.set_xticks(ticks, [class_names[i] for i in ticks], rotation=45, ha="right")
+    axis.set_yticks(ticks, [class_names[i] for i in ticks])
     axis.set_xlabel("prediction")
     axis.set_ylabel("ground truth")
     _save(fig, path)

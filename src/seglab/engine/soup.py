@@ -15,6 +15,7 @@ run validated.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -30,14 +31,19 @@ _SAME_KEYS = ("model", "class_names", "task", "ignore_index", "preprocess")
 
 
 def average_checkpoints(
-    paths: Sequence[str | os.PathLike], *, weights: Sequence[float] | None = None
+    paths: Sequence[str | os.PathLike],
+    *,
+    weights: Sequence[float] | None = None,
+    trust_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """A checkpoint dict holding the (weighted) mean of the checkpoints' weights.
 
     Args:
         paths: two or more checkpoints of one architecture, e.g. fine-tunes of one model.
-        weights: optional non-negative mixing weights, one per checkpoint (normalised to sum
-            to 1); the default is the uniform mean.
+        weights: optional finite, non-negative mixing weights, one per checkpoint (normalised
+            to sum to 1); the default is the uniform mean.
+        trust_checkpoint: also load checkpoints that are not plain data (they can run code
+            stored in them; :mod:`seglab.checkpoint`).
 
     Returns:
         A checkpoint dict (the first ingredient's settings, the averaged ``state_dict`` and a
@@ -45,23 +51,34 @@ def average_checkpoints(
         :func:`~seglab.checkpoint.save_checkpoint`.
 
     Raises:
-        ValueError: for fewer than two checkpoints, bad weights, or checkpoints whose model,
-            classes, task, preprocessing or tensor names and shapes differ.
+        ValueError: for fewer than two checkpoints, bad weights (NaN, infinite, negative or
+            all zero), checkpoints whose model, classes, task, preprocessing or tensor names
+            and shapes differ, or weights that hold NaN or infinite values.
     """
     if len(paths) < 2:
         raise ValueError(f"a soup needs at least two checkpoints, got {len(paths)}")
     if weights is None:
         weights = [1.0] * len(paths)
-    if len(weights) != len(paths) or any(w < 0 for w in weights) or sum(weights) <= 0:
+    weights = [float(w) for w in weights]
+    if (
+        len(weights) != len(paths)
+        or not all(math.isfinite(w) and w >= 0 for w in weights)
+        or not sum(weights) > 0
+        or not math.isfinite(sum(weights))
+    ):
         raise ValueError(
-            f"weights must be {len(paths)} non-negative numbers with a positive sum, got {weights}"
+            f"weights must be {len(paths)} finite, non-negative numbers with a positive sum, "
+            f"got {weights}"
         )
     total = float(sum(weights))
     mix = [float(w) / total for w in weights]
-    states = [load_checkpoint(path) for path in paths]
-    for state in states:
+    states = [load_checkpoint(path, trust_checkpoint=trust_checkpoint) for path in paths]
+    for path, state in zip(paths, states, strict=True):
         if "ema" in state:
-            state["state_dict"] = state["ema"]["state_dict"]
+            ema = state["ema"]
+            if not isinstance(ema, dict) or not isinstance(ema.get("state_dict"), dict):
+                raise ValueError(f"{path}: its 'ema' entry holds no state_dict")
+            state["state_dict"] = ema["state_dict"]
     first = states[0]
     for path, state in zip(paths[1:], states[1:], strict=True):
         for key in _SAME_KEYS:
@@ -82,6 +99,9 @@ def average_checkpoints(
                     f"{tuple(reference.shape)} in {paths[0]}"
                 )
         if reference.is_floating_point():
+            for path, tensor in zip(paths, tensors, strict=True):
+                if not torch.isfinite(tensor).all():
+                    raise ValueError(f"tensor {name} of {path} holds NaN or infinite values")
             # Sum in float64: the mean of float32 weights is then exact to float32 rounding.
             mean = sum(w * t.double() for w, t in zip(mix, tensors, strict=True))
             averaged[name] = mean.to(reference.dtype)

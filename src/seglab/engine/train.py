@@ -7,6 +7,11 @@ The run folder holds:
 - ``best.pt``: the model with the best validation ``monitor`` value so far;
 - ``log.csv``: one row per epoch; ``curves.png``, ``samples.png``, ``confusion.png`` at the end.
 
+A folder that already holds a run is never replaced silently: ``resume`` continues it (and
+refuses when the data, model or labels differ from the run's), ``overwrite`` deletes its files
+first, and without either the run stops with an error before any file is touched. Temporary
+files that a killed run left behind are removed at the start.
+
 Every epoch reseeds all RNGs from ``(seed, epoch)``, so that a run resumed from ``last.pt``
 repeats the epochs of an uninterrupted run exactly (on the CPU).
 
@@ -46,7 +51,7 @@ from seglab.engine.ema import ModelEma
 from seglab.engine.evaluate import evaluate_model
 from seglab.engine.loggers import open_loggers
 from seglab.engine.schedule import lr_factor
-from seglab.io import atomic_write_bytes
+from seglab.io import atomic_write_bytes, ensure_folder, remove_stale_temp_files
 from seglab.models import create_model
 
 __all__ = ["train", "TrainResult", "NonFiniteLossError", "resolve_device", "seed_everything"]
@@ -54,6 +59,34 @@ __all__ = ["train", "TrainResult", "NonFiniteLossError", "resolve_device", "seed
 
 class NonFiniteLossError(RuntimeError):
     """Raised when the training loss becomes NaN or infinite; the last good checkpoint stays."""
+
+
+# The files of a run folder, all written by this module; --overwrite deletes exactly these.
+RUN_FILES = ("best.pt", "last.pt", "log.csv", "curves.png", "samples.png", "confusion.png")
+# Settings that decide what a run learns from and what it builds: a resumed run must repeat
+# them, or its epochs would silently continue another experiment.
+RESUME_KEYS = (
+    "data",
+    "dataset",
+    "model",
+    "model_kwargs",
+    "mode",
+    "num_classes",
+    "img_size",
+    "normalize",
+    "split_seed",
+    "val_fraction",
+)
+# What a last.pt must hold to be resumed.
+_RESUME_STATE_KEYS = (
+    "optimizer",
+    "scaler",
+    "epoch",
+    "history",
+    "best_value",
+    "best_metrics",
+    "rng",
+)
 
 
 @dataclass
@@ -75,6 +108,12 @@ class TrainResult:
     epochs_run: int = 0
     stopped_early: bool = False
     seconds: float = 0.0
+
+    @property
+    def files(self) -> list[str]:
+        """The run files that exist in ``out`` (``best.pt`` is missing when no epoch had a
+        finite validation score)."""
+        return [name for name in RUN_FILES if (self.out / name).is_file()]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -217,7 +256,14 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    _check_run_folder(out, config)
+    if context.is_main:
+        ensure_folder(out)
+        remove_stale_temp_files(out)
+        if config.overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
     if config.batch_size % context.world_size:
         raise ValueError(
             f"--batch-size is the global batch: {config.batch_size} images cannot be split "
@@ -229,6 +275,13 @@ def _train(
     seed_everything(config.seed)
 
     data = build_data(config)
+    if config.monitor in ("fg_iou", "fg_dice") and (
+        data.num_classes != 2 or data.task != "multiclass"
+    ):
+        raise ValueError(
+            f"--monitor {config.monitor} scores the one foreground class of two exclusive "
+            f"classes; this data has {data.num_classes} {data.task} classes: use miou or mean_dice"
+        )
     model = create_model(
         config.model, num_classes=data.num_classes, in_channels=3, **config.model_kwargs
     ).to(device)
@@ -250,11 +303,18 @@ def _train(
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     start_epoch, history, best_value, best_metrics, elapsed_before = 0, [], None, {}, 0.0
-    last_path, best_path = out / "last.pt", out / "best.pt"
     resume_state = None
     if config.resume and last_path.is_file():
-        state = resume_state = load_checkpoint(last_path, map_location=device)
-        model.load_state_dict(state["state_dict"])
+        state = resume_state = load_checkpoint(
+            last_path, map_location=device, trust_checkpoint=config.trust_checkpoint
+        )
+        _check_resumable(state, config, last_path)
+        try:
+            model.load_state_dict(state["state_dict"])
+        except RuntimeError as error:
+            raise ValueError(
+                f"cannot resume: {last_path} does not fit this model: {error}"
+            ) from None
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         start_epoch = state["epoch"] + 1
@@ -449,6 +509,13 @@ def _train(
         from seglab.engine.report import write_report
 
         write_report(out, history, best_path, data, device=device)
+    elif context.is_main and epochs_run:
+        warnings.warn(
+            f"no epoch had a finite validation {config.monitor}, so {best_path} was not written "
+            "(do the validation masks hold only ignore_index pixels?); last.pt and log.csv "
+            "hold the run",
+            stacklevel=3,
+        )
     return TrainResult(
         out=out,
         best=best_metrics,
@@ -459,12 +526,74 @@ def _train(
     )
 
 
+def _check_run_folder(out: Path, config: TrainConfig) -> None:
+    """Refuse to start where a finished run would be replaced without being asked to.
+
+    Raises:
+        NotADirectoryError: if ``out`` is a file.
+        FileExistsError: if ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set,
+            or ``resume`` is set but the run has no ``last.pt`` to continue from.
+    """
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a run folder")
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if config.overwrite and config.init_from is not None:
+        init = Path(config.init_from).resolve()
+        if any(init == (out / name).resolve() for name in existing):
+            raise ValueError(
+                f"--init-from {config.init_from} is a file of the run that --overwrite would "
+                "delete; copy it out of the run folder first"
+            )
+    if not existing or config.overwrite:
+        return
+    if not config.resume:
+        raise FileExistsError(
+            f"{out} already holds a run ({', '.join(existing)}): pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    if "last.pt" not in existing:
+        raise FileExistsError(
+            f"cannot resume {out}: it has no last.pt, only {', '.join(existing)}; pass "
+            "--overwrite to start a new run there, or choose another --out"
+        )
+
+
+def _check_resumable(state: dict, config: TrainConfig, path: Path) -> None:
+    """A ``last.pt`` must hold the training state and come from the same experiment.
+
+    Raises:
+        ValueError: for a missing training state, or settings of :data:`RESUME_KEYS` that
+            differ between the run and this config (all differences are listed).
+    """
+    missing = [key for key in _RESUME_STATE_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"cannot resume: {path} holds no training state ({', '.join(missing)})")
+    saved = state.get("train_args") or {}
+    differences = []
+    for key in RESUME_KEYS:
+        if key not in saved:
+            continue
+        old, new = saved[key], getattr(config, key)
+        if key == "data":
+            same = Path(str(old)).resolve() == Path(str(new)).resolve()
+        else:
+            same = old == new
+        if not same:
+            differences.append(f"{key} {old!r} there, {new!r} here")
+    if differences:
+        raise ValueError(
+            f"cannot resume {path}: this command differs from the run it would continue "
+            f"({'; '.join(differences)}). Repeat the run's settings, or start a new run with "
+            "--overwrite or another --out"
+        )
+
+
 def _load_initial_weights(
     model: torch.nn.Module, config: TrainConfig, device: torch.device
 ) -> None:
     """Start from another run's weights; the architectures must match exactly."""
     path = config.init_from
-    state = load_checkpoint(path, map_location=device)
+    state = load_checkpoint(path, map_location=device, trust_checkpoint=config.trust_checkpoint)
     if state.get("model", {}).get("name") != model.config["name"]:
         raise ValueError(
             f"init_from checkpoint {path} holds a {state.get('model', {}).get('name')!r} model, "

@@ -37,6 +37,7 @@ from seglab.checkpoint import load_checkpoint, save_checkpoint
 from seglab.data.dsb2018 import NucleiCrops, NucleiSample, load_dsb2018
 from seglab.engine.schedule import SCHEDULES, lr_factor
 from seglab.instance_targets import DEFAULT_LOSS_WEIGHTS, instance_loss
+from seglab.io import ensure_folder, remove_stale_temp_files
 from seglab.models.panoptic_deeplab import create_instance_model
 
 __all__ = ["InstanceTrainResult", "train_instance", "TRAIN_LOSS_WEIGHTS"]
@@ -86,7 +87,9 @@ def train_instance(
     save_every: int = 50,
     log_every: int = 10,
     resume: bool = False,
+    overwrite: bool = False,
     init_from: str | os.PathLike | None = None,
+    trust_checkpoint: bool = False,
     progress: bool = True,
 ) -> InstanceTrainResult:
     """Train a :class:`~seglab.models.panoptic_deeplab.PanopticDeepLab` on DSB 2018 nuclei.
@@ -114,8 +117,13 @@ def train_instance(
         save_every: steps between checkpoints.
         log_every: steps between CSV rows.
         resume: continue from ``OUT/last.pt``.
+        overwrite: start a new run in an ``out`` that already holds one (its ``last.pt`` and
+            ``log.csv`` are deleted first). Without ``resume`` or ``overwrite``, such a folder
+            is an error: a finished run is never replaced silently.
         init_from: start from the weights of this checkpoint (a fine-tuning run: new
             optimiser, new schedule, step 0); the architecture settings must match it.
+        trust_checkpoint: also load ``init_from`` / ``last.pt`` files that are not plain data
+            (they can run code stored in them; see :mod:`seglab.checkpoint`).
         progress: show a tqdm bar.
 
     Returns:
@@ -125,6 +133,7 @@ def train_instance(
         ValueError: for bad settings (non-positive steps, batch size, time budget; unknown
             schedule) or when the data give no training image.
         FileNotFoundError: with ``resume`` and no ``OUT/last.pt``.
+        FileExistsError: if ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size), ("save_every", save_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -135,9 +144,21 @@ def train_instance(
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if threads is not None:
         torch.set_num_threads(int(threads))
+    if resume and overwrite:
+        raise ValueError("resume continues the run in out, overwrite replaces it: choose one")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     last_path = out / "last.pt"
+    existing = [name for name in ("last.pt", "log.csv") if (out / name).exists()]
+    if existing and not (resume or overwrite):
+        raise FileExistsError(
+            f"{out} already holds a run ({', '.join(existing)}): pass resume=True to continue "
+            "it, overwrite=True to replace it, or choose another out"
+        )
+    ensure_folder(out)
+    remove_stale_temp_files(out)
+    if overwrite:
+        for name in existing:
+            (out / name).unlink()
     weights = {**TRAIN_LOSS_WEIGHTS, **(loss_weights or {})}
     if samples is None:
         if data is None:
@@ -151,7 +172,8 @@ def train_instance(
         "panoptic_deeplab", num_classes=2, base_channels=base_channels, dual_decoder=dual_decoder
     )
     if init_from is not None:
-        model.load_state_dict(load_checkpoint(init_from)["state_dict"])
+        initial = load_checkpoint(init_from, trust_checkpoint=trust_checkpoint)
+        model.load_state_dict(initial["state_dict"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     train_args: dict[str, Any] = {
         "data": None if data is None else str(data),
@@ -178,7 +200,7 @@ def train_instance(
     if resume:
         if not last_path.is_file():
             raise FileNotFoundError(f"cannot resume: no checkpoint at {last_path}")
-        state = load_checkpoint(last_path)
+        state = load_checkpoint(last_path, trust_checkpoint=trust_checkpoint)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, history = state["step"], state["elapsed"], list(state.get("history", []))

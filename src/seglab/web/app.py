@@ -19,7 +19,17 @@ import numpy as np
 
 from seglab.samples import SAMPLE_NAMES
 from seglab.web import handlers
-from seglab.web.validate import DEFAULT_MAX_MEGAPIXELS, InputError
+from seglab.web.validate import (
+    DEFAULT_MAX_MEGAPIXELS,
+    GRABCUT_ITERS,
+    IGNORE_INDEX_RANGE,
+    MAX_WEB_CLASSES,
+    NCUT_SEGMENTS,
+    SLIC_COMPACTNESS,
+    SLIC_SEGMENTS,
+    InputError,
+    check_max_megapixels,
+)
 
 try:
     import gradio as gr
@@ -110,23 +120,35 @@ def build_app(
     *,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     device: str = "cpu",
+    trust_checkpoint: bool = False,
 ) -> gr.Blocks:
     """Build the seglab web app (not launched).
 
     Args:
         checkpoints: extra model checkpoints for the model tab (semantic or instance); the
             shipped pet model is always there.
-        max_megapixels: largest accepted upload, in millions of pixels.
+        max_megapixels: largest accepted upload, in millions of pixels: a number > 0 and at
+            most :data:`~seglab.web.validate.MAX_WEB_MEGAPIXELS` (89, PIL's bomb limit).
         device: where models run: ``cpu``, ``cuda`` or ``auto``.
+        trust_checkpoint: also load checkpoints that are not plain data (they can run code
+            stored in them; see :mod:`seglab.checkpoint`).
+
+    Every number a request carries is bounded (see :mod:`seglab.web.validate`): the sliders
+    and number boxes refuse values outside their ranges, and the handlers check again.
 
     Returns:
         A ``gr.Blocks``; launch it with ``app.launch(theme=THEME, css=CSS)`` or :func:`serve`.
 
     Raises:
         FileNotFoundError: if a checkpoint does not exist.
+        ValueError: for a checkpoint that is refused or malformed (before anything is served),
+            or (an :class:`~seglab.web.validate.InputError`) for a ``max_megapixels``
+            that is NaN, infinite, not above 0 or above ``MAX_WEB_MEGAPIXELS``.
     """
-    runner = handlers.ModelRunner(list(checkpoints), device=device)
-    limit = float(max_megapixels)
+    limit = check_max_megapixels(max_megapixels)
+    runner = handlers.ModelRunner(
+        list(checkpoints), device=device, trust_checkpoint=trust_checkpoint
+    )
 
     # ---------------------------------------------------------------- handlers, wrapped
     @_shown
@@ -152,6 +174,7 @@ def build_app(
     def run_ncut(image, n_segments, method):
         return handlers.ncut_view(_need(image), n_segments, method)
 
+    @_shown
     def show_marks(image, editor):
         # Live feedback while drawing: the rectangle goes into the number boxes.
         if image is None:
@@ -195,12 +218,12 @@ def build_app(
 
     @_shown
     def run_evaluate(pred_file, target_file, num_classes, ignore_index):
-        ignore = None if ignore_index in (None, "", -1) else int(ignore_index)
+        # The handler checks both numbers (0 classes: from the masks; -1: no ignore index).
         result = handlers.evaluate_files(
             pred_file,
             target_file,
-            num_classes=int(num_classes or 0) or None,
-            ignore_index=ignore,
+            num_classes=num_classes,
+            ignore_index=ignore_index,
             max_megapixels=limit,
         )
         from io import BytesIO
@@ -286,7 +309,9 @@ def build_app(
                             rect_y0 = gr.Number(label="y0", precision=0, minimum=0)
                             rect_x1 = gr.Number(label="x1 (exclusive)", precision=0, minimum=0)
                             rect_y1 = gr.Number(label="y1 (exclusive)", precision=0, minimum=0)
-                            grabcut_iters = gr.Slider(1, 10, value=5, step=1, label="iterations")
+                            grabcut_iters = gr.Slider(
+                                *GRABCUT_ITERS, value=5, step=1, label="iterations"
+                            )
                         with gr.Row():
                             grabcut_button = gr.Button(
                                 "Run GrabCut", variant="primary", elem_id="grabcut-run"
@@ -310,10 +335,10 @@ def build_app(
                     with gr.Tab("SLIC", id="slic"):
                         with gr.Row():
                             slic_segments = gr.Slider(
-                                20, 2000, value=400, step=10, label="superpixels"
+                                *SLIC_SEGMENTS, value=400, step=10, label="superpixels"
                             )
                             slic_compactness = gr.Slider(
-                                1, 60, value=10, step=1, label="compactness"
+                                *SLIC_COMPACTNESS, value=10, step=1, label="compactness"
                             )
                         slic_button = gr.Button("Run SLIC", variant="primary", elem_id="slic-run")
                         slic_info = gr.Textbox(label="SLIC", interactive=False, elem_id="slic-info")
@@ -322,7 +347,9 @@ def build_app(
                         )
                     with gr.Tab("Normalized Cut", id="ncut"):
                         with gr.Row():
-                            ncut_segments = gr.Slider(2, 30, value=8, step=1, label="segments")
+                            ncut_segments = gr.Slider(
+                                *NCUT_SEGMENTS, value=8, step=1, label="segments"
+                            )
                             ncut_method = gr.Radio(
                                 ["rag", "pixel"],
                                 value="rag",
@@ -382,10 +409,19 @@ def build_app(
                         )
                         with gr.Row():
                             eval_classes = gr.Number(
-                                value=0, precision=0, label="classes (0: from the masks)"
+                                value=0,
+                                precision=0,
+                                minimum=0,
+                                maximum=MAX_WEB_CLASSES,
+                                label="classes (0: from the masks)",
+                                info=f"at most {MAX_WEB_CLASSES}",
                             )
                             eval_ignore = gr.Number(
-                                value=255, precision=0, label="ignore index (-1: none)"
+                                value=255,
+                                precision=0,
+                                minimum=IGNORE_INDEX_RANGE[0],
+                                maximum=IGNORE_INDEX_RANGE[1],
+                                label="ignore index (-1: none)",
                             )
                         eval_button = gr.Button(
                             "Evaluate", variant="primary", elem_id="evaluate-run"
@@ -484,6 +520,7 @@ def serve(
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     device: str = "cpu",
     prevent_thread_lock: bool = False,
+    trust_checkpoint: bool = False,
 ):
     """Build the app and serve it on ``host:port`` (loopback by default).
 
@@ -492,16 +529,28 @@ def serve(
         host: interface to bind; ``127.0.0.1`` keeps the app private to this machine, and
             ``0.0.0.0`` exposes it to the network.
         port: TCP port.
-        max_megapixels: largest accepted upload.
+        max_megapixels: largest accepted upload (> 0, at most
+            :data:`~seglab.web.validate.MAX_WEB_MEGAPIXELS`).
         device: where models run.
         prevent_thread_lock: return at once (the server runs in a thread), for embedding.
+        trust_checkpoint: also load checkpoints that are not plain data (see
+            :func:`build_app`).
 
     Returns:
         The launched ``gr.Blocks``.
+
+    Raises:
+        ValueError: for a bad ``max_megapixels`` (see :func:`build_app`), before anything
+            is started.
     """
     # No telemetry or version checks: seglab makes no network calls at run time.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    app = build_app(checkpoints, max_megapixels=max_megapixels, device=device)
+    app = build_app(
+        checkpoints,
+        max_megapixels=max_megapixels,
+        device=device,
+        trust_checkpoint=trust_checkpoint,
+    )
     app.launch(
         server_name=host,
         server_port=int(port),

@@ -32,8 +32,17 @@ from seglab.viz import draw_boundaries, overlay_mask
 from seglab.viz_instances import overlay_instances
 from seglab.web.validate import (
     DEFAULT_MAX_MEGAPIXELS,
+    GRABCUT_ITERS,
+    MAX_WEB_CLASSES,
+    NCUT_SEGMENTS,
+    SLIC_COMPACTNESS,
+    SLIC_SEGMENTS,
     InputError,
+    check_ignore_index,
+    check_num_classes,
+    check_number,
     check_same_size,
+    check_whole_number,
     load_image_file,
     load_mask_file,
 )
@@ -69,6 +78,9 @@ PET_MODEL = "pet model (shipped)"
 NUCLEI_MODEL = "nuclei instances (shipped)"
 # A painted pixel counts when at least this opaque: the brush's soft rim is left out.
 _MARK_ALPHA = 96
+# A drawing layer may have at most this many times the image's pixels (a 2x HiDPI canvas has
+# 4x); anything larger is not a drawing of this image, and would only cost memory.
+_MAX_LAYER_SCALE = 4
 
 
 # ------------------------------------------------------------------------------ image input
@@ -110,11 +122,21 @@ def load_input(
 def slic_view(image: np.ndarray, n_segments: int, compactness: float) -> tuple[np.ndarray, str]:
     """SLIC superpixels with their boundaries drawn in yellow.
 
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        n_segments: superpixels, in :data:`~seglab.web.validate.SLIC_SEGMENTS` (20..2000).
+        compactness: in :data:`~seglab.web.validate.SLIC_COMPACTNESS` (1..60).
+
     Returns:
         ``(picture, info)``: ``(H, W, 3)`` uint8 and a summary line.
+
+    Raises:
+        InputError: for a superpixel count or compactness outside its range (or NaN).
     """
+    n_segments = check_whole_number(n_segments, "superpixels", *SLIC_SEGMENTS)
+    compactness = check_number(compactness, "compactness", *SLIC_COMPACTNESS)
     started = time.perf_counter()
-    labels = slic(image, n_segments=int(n_segments), compactness=float(compactness))
+    labels = slic(image, n_segments=n_segments, compactness=compactness)
     seconds = time.perf_counter() - started
     count = int(labels.max()) + 1
     # "inner": one-pixel lines, so that small superpixels stay visible under their outline.
@@ -125,11 +147,22 @@ def slic_view(image: np.ndarray, n_segments: int, compactness: float) -> tuple[n
 def ncut_view(image: np.ndarray, n_segments: int, method: str = "rag") -> tuple[np.ndarray, str]:
     """Normalized Cut segments, each in its own colour with its outline.
 
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        n_segments: segments, in :data:`~seglab.web.validate.NCUT_SEGMENTS` (2..30): the
+            time grows fast with the count (50 segments of a noise image take 15 s).
+        method: ``"rag"`` or ``"pixel"``.
+
     Returns:
         ``(picture, info)``.
+
+    Raises:
+        InputError: for a segment count outside its range (or NaN).
+        ValueError: from :func:`seglab.classical.normalized_cut`, e.g. an unknown method.
     """
+    n_segments = check_whole_number(n_segments, "segments", *NCUT_SEGMENTS)
     started = time.perf_counter()
-    labels = normalized_cut(image, n_segments=int(n_segments), method=method)
+    labels = normalized_cut(image, n_segments=n_segments, method=method)
     seconds = time.perf_counter() - started
     # Instance colours: neighbouring segment ids get clearly different hues.
     picture = overlay_instances(image, labels + 1, alpha=0.45)
@@ -172,6 +205,10 @@ def marks_from_layer(layer: np.ndarray | None, shape: tuple[int, int]) -> Marks:
 
     Returns:
         :class:`Marks`; ``rect`` is None without red marks.
+
+    Raises:
+        InputError: for a layer with more than four times the image's pixels (the editor's
+            canvas has the image's size; a 2x high-DPI canvas has four times its pixels).
     """
     empty = np.zeros(shape, dtype=bool)
     if layer is None:
@@ -179,11 +216,19 @@ def marks_from_layer(layer: np.ndarray | None, shape: tuple[int, int]) -> Marks:
     layer = np.asarray(layer)
     if layer.ndim != 3 or layer.shape[2] != 4:
         return Marks(None, empty, empty.copy())
+    if layer.shape[0] * layer.shape[1] > _MAX_LAYER_SCALE * max(1, shape[0] * shape[1]):
+        raise InputError(
+            f"the drawing layer is {layer.shape[1]} x {layer.shape[0]} pixels, far larger than "
+            f"the {shape[1]} x {shape[0]} image; reload the page and draw again"
+        )
     painted = layer[..., 3] >= _MARK_ALPHA
     colours = np.array([RECT_COLOR, FOREGROUND_COLOR, BACKGROUND_COLOR], dtype=np.int32)
-    distances = ((layer[..., None, :3].astype(np.int32) - colours) ** 2).sum(-1)
-    nearest = distances.argmin(-1)
-    kinds = [_resize_nearest(painted & (nearest == k), shape) for k in range(3)]
+    # Colours of the painted pixels only: a whole-layer distance table would take 36 bytes
+    # per pixel (900 MB for a 25-megapixel image) for mostly transparent pixels.
+    distances = ((layer[painted][:, None, :3].astype(np.int32) - colours) ** 2).sum(-1)
+    nearest = np.full(painted.shape, -1, dtype=np.int8)
+    nearest[painted] = distances.argmin(-1)
+    kinds = [_resize_nearest(nearest == k, shape) for k in range(3)]
     rect = None
     if kinds[0].any():
         rows, cols = np.nonzero(kinds[0])
@@ -229,7 +274,14 @@ def _check_rect(rect, shape: tuple[int, int]) -> tuple[int, int, int, int]:
             "no rectangle: drag across the object with the red brush, or type the rectangle "
             "into x0, y0, x1, y1"
         )
-    x0, y0, x1, y1 = (int(round(float(v))) for v in rect)
+    try:
+        values = [float(v) for v in rect]
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past any float
+        values = []
+    if len(values) != 4 or not all(np.isfinite(values)):
+        raise InputError(f"the rectangle must be four numbers x0, y0, x1, y1, got {rect!r:.80}")
+    # Clipped to the image below, so huge coordinates cost nothing.
+    x0, y0, x1, y1 = (int(round(min(max(v, -1.0), 1e9))) for v in values)
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(width, x1), min(height, y1)
     if x1 - x0 < 2 or y1 - y0 < 2:
@@ -256,14 +308,16 @@ def start_grabcut(
         image: ``(H, W, 3)`` uint8 RGB.
         rect: ``(x0, y0, x1, y1)``, ``x1``/``y1`` exclusive; clipped to the image.
         foreground, background: optional ``(H, W)`` bool strokes, applied as a refinement.
-        iters: GrabCut iterations.
+        iters: GrabCut iterations, in :data:`~seglab.web.validate.GRABCUT_ITERS` (1..10).
 
     Raises:
-        InputError: for a missing, tiny or whole-image rectangle.
+        InputError: for a missing, tiny, whole-image or non-numeric rectangle, or ``iters``
+            outside its range.
         ValueError: from :func:`seglab.classical.grabcut` (e.g. no background left).
     """
+    iters = check_whole_number(iters, "iterations", *GRABCUT_ITERS)
     rect = _check_rect(rect, image.shape[:2])
-    _, state = grabcut(image, rect=rect, iters=int(iters), return_state=True)
+    _, state = grabcut(image, rect=rect, iters=iters, return_state=True)
     session = GrabCutSession(image=image, state=state, rect=rect)
     if (foreground is not None and foreground.any()) or (
         background is not None and background.any()
@@ -286,9 +340,15 @@ def refine_session(
     Where a pixel is painted both colours, the background stroke wins: a user who paints
     over a stroke usually means to correct it.
 
+    Each press is one bounded round (``iters`` in
+    :data:`~seglab.web.validate.GRABCUT_ITERS`); the session keeps only the latest state, so
+    many rounds cost no memory.
+
     Raises:
-        InputError: if there are no strokes, or they are not at the image's size.
+        InputError: if there are no strokes, they are not at the image's size, or ``iters``
+            is outside its range.
     """
+    iters = check_whole_number(iters, "iterations", *GRABCUT_ITERS)
     shape = session.image.shape[:2]
     strokes = []
     for name, stroke in (("foreground", foreground), ("background", background)):
@@ -303,7 +363,7 @@ def refine_session(
         )
     fg = strokes[0] & ~strokes[1]
     _, state = refine_grabcut(
-        session.image, session.state, fg_strokes=fg, bg_strokes=strokes[1], iters=int(iters)
+        session.image, session.state, fg_strokes=fg, bg_strokes=strokes[1], iters=iters
     )
     return GrabCutSession(session.image, state, session.rect, session.rounds + 1)
 
@@ -349,9 +409,15 @@ class ModelRunner:
             always offered first, then the shipped nuclei instance model where it is installed.
         device: ``cpu`` (default), ``cuda`` or ``auto``.
         out_dir: folder for the downloadable files; default a fresh temporary folder.
+        trust_checkpoint: also load checkpoints that are not plain data (they can run code
+            stored in them; see :mod:`seglab.checkpoint`).
+
+    The extra checkpoints are loaded here, before the app serves anything, so that a refused
+    or malformed file stops the server at start rather than failing a request later.
 
     Raises:
         FileNotFoundError: if a checkpoint path does not exist.
+        ValueError: if a checkpoint is refused as unsafe or is malformed.
     """
 
     def __init__(
@@ -360,6 +426,7 @@ class ModelRunner:
         *,
         device: str = "cpu",
         out_dir: str | os.PathLike | None = None,
+        trust_checkpoint: bool = False,
     ) -> None:
         self.paths: dict[str, Path | None] = {PET_MODEL: None}
         shipped_instances = _shipped_instance_checkpoint()
@@ -371,8 +438,13 @@ class ModelRunner:
                 raise FileNotFoundError(f"no such checkpoint: {path}")
             self.paths[path.name if path.name not in self.paths else str(path)] = path
         self.device = device
+        self.trust_checkpoint = trust_checkpoint
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="seglab-web-"))
-        self._loaded: dict[str, object] = {}
+        self._loaded: dict[str, object] = {
+            name: _load_model(path, device, trust_checkpoint)
+            for name, path in self.paths.items()
+            if path is not None and name not in (PET_MODEL, NUCLEI_MODEL)
+        }
         self._lock = threading.Lock()
         self.keep = 64  # result folders kept on disk (see _prune)
 
@@ -397,7 +469,9 @@ class ModelRunner:
         # One load per model even when requests arrive together.
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = _load_model(self.paths[name], self.device)
+                self._loaded[name] = _load_model(
+                    self.paths[name], self.device, self.trust_checkpoint
+                )
             return self._loaded[name]
 
     def run(self, name: str, image: np.ndarray, *, stem: str = "image") -> ModelOutput:
@@ -458,18 +532,18 @@ def _shipped_instance_checkpoint() -> Path | None:
         return None
 
 
-def _load_model(path: Path | None, device: str):
-    from seglab.checkpoint import load_checkpoint
+def _load_model(path: Path | None, device: str, trust_checkpoint: bool = False):
+    from seglab.checkpoint import load_checkpoint, model_from_checkpoint
     from seglab.engine.predict import Predictor
 
     if path is not None:
-        state = load_checkpoint(path)
-        if state.get("task") == "instance":
-            from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
+        state = load_checkpoint(path, trust_checkpoint=trust_checkpoint)
+        if state["task"] == "instance":
+            from seglab.instance_grouping import checkpoint_grouping
 
-            model = instance_model_from_checkpoint(state).to(device)
-            return _InstanceModel(model, dict(state.get("grouping") or {}), device)
-    return Predictor(path, device=device)
+            model = model_from_checkpoint(state).to(device)
+            return _InstanceModel(model, checkpoint_grouping(state), device)
+    return Predictor(path, device=device, trust_checkpoint=trust_checkpoint)
 
 
 def _run_semantic(predictor, image: np.ndarray, folder: Path, stem: str) -> ModelOutput:
@@ -501,7 +575,8 @@ class EvaluationResult:
     class_names: list[str]
 
     def confusion_png(self) -> bytes:
-        """The row-normalised confusion matrix as PNG bytes."""
+        """The row-normalised confusion matrix as PNG bytes: the training report's figure
+        (:func:`seglab.engine.report.plot_confusion`), whose cost is bounded for any K."""
         from seglab.engine.report import plot_confusion
 
         with tempfile.TemporaryDirectory() as folder:
@@ -524,20 +599,34 @@ def evaluate_masks(
 
     Args:
         pred, target: ``(H, W)`` integer masks of the same size.
-        num_classes: K; ``None`` or 0 infers it from the largest label in either mask (other
-            than ``ignore_index``).
-        ignore_index: target value that counts nowhere; ``None`` for none.
+        num_classes: K, at most :data:`~seglab.web.validate.MAX_WEB_CLASSES` (256); ``None``
+            or 0 infers it from the largest label in either mask (other than
+            ``ignore_index``), which must then be below that limit too.
+        ignore_index: target value that counts nowhere, 0..65535; ``None`` or -1 for none.
 
     Raises:
-        InputError: for masks of different sizes, or labels at or above ``num_classes``.
+        InputError: for masks of different sizes, labels at or above ``num_classes``, a
+            ``num_classes`` that is not a whole number in 0..``MAX_WEB_CLASSES``, masks whose
+            largest label implies more than ``MAX_WEB_CLASSES`` classes, or an
+            ``ignore_index`` outside -1..65535.
     """
     from seglab.metrics.confusion import ConfusionMatrix
 
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
     check_same_size(pred, target)
     pred, target = np.asarray(pred).astype(np.int64), np.asarray(target).astype(np.int64)
-    if not num_classes:
+    if num_classes is None:
         keep = target != ignore_index if ignore_index is not None else np.ones_like(target, bool)
         top = max(int(pred[keep].max(initial=0)), int(target[keep].max(initial=0)))
+        if top >= MAX_WEB_CLASSES:
+            # Checked before the K x K matrix exists: a 16-bit mask could ask for 65,536².
+            raise InputError(
+                f"the masks hold label {top}, so they would have {top + 1} classes; the web "
+                f"app evaluates at most {MAX_WEB_CLASSES} (MAX_WEB_CLASSES). If {top} marks "
+                "unlabelled pixels, enter it as the ignore index; for more classes, use "
+                "`seglab evaluate` on the command line"
+            )
         num_classes = max(2, top + 1)
     meter = ConfusionMatrix(int(num_classes), ignore_index=ignore_index)
     try:
@@ -576,9 +665,18 @@ def evaluate_files(
     ignore_index: int | None = 255,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> EvaluationResult:
-    """:func:`evaluate_masks` on two uploaded mask files (validated first)."""
+    """:func:`evaluate_masks` on two uploaded mask files (validated first).
+
+    Raises:
+        InputError: for a missing upload, the failures of
+            :func:`~seglab.web.validate.load_mask_file`, and those of :func:`evaluate_masks`
+            (``num_classes`` and ``ignore_index`` are checked before any file is decoded).
+    """
     if not pred_path or not target_path:
         raise InputError("upload both a prediction and a ground-truth mask")
+    # The form fields first: a bad number should not wait for two images to decode.
+    check_num_classes(num_classes)
+    check_ignore_index(ignore_index)
     pred = load_mask_file(pred_path, max_megapixels=max_megapixels)
     target = load_mask_file(target_path, max_megapixels=max_megapixels)
     return evaluate_masks(pred, target, num_classes=num_classes, ignore_index=ignore_index)

@@ -9,6 +9,24 @@ The pixel limit is checked from the file header, so a small file that declares a
 (a decompression bomb) is refused before it is decoded. PIL's own bomb guard
 (:class:`PIL.Image.DecompressionBombError`, and its warning, which is turned into an error
 here) backs this up.
+
+Every number a web request carries has a range, stated here once: the app's sliders and
+number boxes are built from these ranges, and the handlers check them again, because the HTTP
+API (or a tampered page) can send any value. A request outside them gets an
+:class:`InputError` that names the field and its range, never minutes of CPU:
+
+==========================  =========================  =========================================
+field                       range                      why
+==========================  =========================  =========================================
+SLIC superpixels            :data:`SLIC_SEGMENTS`      the slider's range
+SLIC compactness            :data:`SLIC_COMPACTNESS`   the slider's range
+Normalized Cut segments     :data:`NCUT_SEGMENTS`      the slider; time grows fast with the count
+GrabCut iterations          :data:`GRABCUT_ITERS`      the slider; each is a graph cut
+evaluate classes            0 (from the masks) or      the confusion matrix and its picture
+                            1..:data:`MAX_WEB_CLASSES` grow with K squared
+evaluate ignore index       -1 (none) or 0..65535      a mask holds at most 16-bit values
+``max_megapixels`` (server) (0, :data:`MAX_WEB_MEGAPIXELS`]  PIL refuses larger images anyway
+==========================  =========================  =========================================
 """
 
 from __future__ import annotations
@@ -20,20 +38,145 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from seglab._checks import is_finite_number
+
 __all__ = [
     "DEFAULT_MAX_MEGAPIXELS",
+    "GRABCUT_ITERS",
+    "IGNORE_INDEX_RANGE",
+    "MAX_WEB_CLASSES",
+    "MAX_WEB_MEGAPIXELS",
+    "NCUT_SEGMENTS",
+    "SLIC_COMPACTNESS",
+    "SLIC_SEGMENTS",
     "InputError",
+    "check_ignore_index",
+    "check_max_megapixels",
+    "check_num_classes",
     "check_pixel_limit",
     "check_same_size",
+    "check_whole_number",
+    "check_number",
     "load_image_file",
     "load_mask_file",
 ]
 
 DEFAULT_MAX_MEGAPIXELS = 25.0
+#: Largest ``max_megapixels`` a server may set: PIL's decompression-bomb threshold
+#: (``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 million pixels), rounded down. Larger images raise
+#: PIL's bomb warning, which the app refuses, so a higher setting would only mislead.
+MAX_WEB_MEGAPIXELS = 89.0
+#: Most classes an evaluation request may ask for, or imply by its largest label. The
+#: confusion matrix has K x K cells: at K = 256 scoring takes milliseconds and the picture
+#: under a second, while a 16-bit mask could imply K = 65,536 (a 34 GB matrix). Well above
+#: the usual benchmarks (Pascal VOC 21, Cityscapes 19, ADE20K 150).
+MAX_WEB_CLASSES = 256
+#: Ignore index values: -1 means none; otherwise a label value a 16-bit mask can hold.
+IGNORE_INDEX_RANGE = (-1, 65535)
+#: Inclusive ranges of the classical tab's controls (the sliders are built from them).
+SLIC_SEGMENTS = (20, 2000)
+SLIC_COMPACTNESS = (1.0, 60.0)
+NCUT_SEGMENTS = (2, 30)
+GRABCUT_ITERS = (1, 10)
 
 
 class InputError(ValueError):
     """An upload the app refuses; the message is shown to the user as it is."""
+
+
+def check_number(value, name: str, low: float, high: float) -> float:
+    """A form field's value as a finite float in ``[low, high]``.
+
+    Raises:
+        InputError: naming the field and its range, for a value outside it, NaN, infinity,
+            a boolean or anything that is not a number.
+
+    Example:
+        >>> check_number(2, "compactness", 1, 60)
+        2.0
+    """
+    if not is_finite_number(value) or not low <= value <= high:
+        raise InputError(f"{name} must be a number from {low:g} to {high:g}, got {value!r:.40}")
+    return float(value)
+
+
+def check_whole_number(value, name: str, low: int, high: int) -> int:
+    """A form field's value as an int in ``low..high`` (``3.0`` is 3; ``2.5`` is refused).
+
+    Raises:
+        InputError: naming the field and its range, for a value outside it, a fraction, NaN,
+            infinity, a boolean or anything that is not a number.
+
+    Example:
+        >>> check_whole_number(8.0, "segments", 2, 30)
+        8
+    """
+    if not is_finite_number(value) or int(value) != value or not low <= value <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}, got {value!r:.40}")
+    return int(value)
+
+
+def check_num_classes(value) -> int | None:
+    """The evaluate tab's class count: ``None`` to infer it from the masks, else 1..K.
+
+    ``None``, ``""`` and 0 mean "from the masks" (the number box shows 0 for that).
+
+    Raises:
+        InputError: for anything but a whole number in 0..:data:`MAX_WEB_CLASSES`.
+
+    Example:
+        >>> check_num_classes(0) is None, check_num_classes(21.0)
+        (True, 21)
+    """
+    if value is None or value == "":
+        return None
+    try:
+        count = check_whole_number(value, "classes", 0, MAX_WEB_CLASSES)
+    except InputError:
+        raise InputError(
+            f"classes must be 0 (from the masks) or a whole number up to {MAX_WEB_CLASSES} "
+            f"(MAX_WEB_CLASSES: the confusion matrix grows with the square of the count), "
+            f"got {value!r:.40}"
+        ) from None
+    return count or None
+
+
+def check_ignore_index(value) -> int | None:
+    """The evaluate tab's ignore index: ``None`` for none, else a 16-bit label value.
+
+    ``None``, ``""`` and -1 mean "no ignore index".
+
+    Raises:
+        InputError: for anything but a whole number in -1..65535.
+
+    Example:
+        >>> check_ignore_index(-1) is None, check_ignore_index(255)
+        (True, 255)
+    """
+    if value is None or value == "":
+        return None
+    index = check_whole_number(value, "ignore index (-1: none)", *IGNORE_INDEX_RANGE)
+    return None if index == -1 else index
+
+
+def check_max_megapixels(value) -> float:
+    """A server's upload limit in megapixels: a finite number in (0, MAX_WEB_MEGAPIXELS].
+
+    Raises:
+        InputError: for NaN (which would silently disable the limit), infinity, zero, a
+            negative number or more than :data:`MAX_WEB_MEGAPIXELS`.
+
+    Example:
+        >>> check_max_megapixels(25)
+        25.0
+    """
+    if not is_finite_number(value) or not 0 < value <= MAX_WEB_MEGAPIXELS:
+        raise InputError(
+            f"max_megapixels must be a number > 0 and <= {MAX_WEB_MEGAPIXELS:g} "
+            f"(MAX_WEB_MEGAPIXELS: PIL refuses larger images as decompression bombs), "
+            f"got {value!r:.40}"
+        )
+    return float(value)
 
 
 def _display_name(path: str | os.PathLike, name: str | None) -> str:
@@ -67,6 +210,10 @@ def check_pixel_limit(
 
 def _open_checked(path: str | os.PathLike, name: str, max_megapixels: float) -> Image.Image:
     """Open ``path``, check its header size, then decode it; every failure is an InputError."""
+    # NaN would pass every comparison below and disable the limit. (Only the server's setting
+    # is capped, by check_max_megapixels: PIL's own guard is tested here with a huge limit.)
+    if isinstance(max_megapixels, bool) or not max_megapixels > 0:
+        raise InputError(f"max_megapixels must be a number > 0, got {max_megapixels!r}")
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{name}: the upload did not arrive (no file); please upload it again")
@@ -123,7 +270,8 @@ def load_image_file(
 
     Raises:
         InputError: for a missing or empty file, a file that is not an image, an image over
-            the pixel limit, a decompression bomb, or a damaged or truncated file.
+            the pixel limit, a decompression bomb, or a damaged or truncated file; and for a
+            ``max_megapixels`` that is not a number > 0 (NaN would disable the limit).
     """
     from seglab.io import read_image
 
