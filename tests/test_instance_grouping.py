@@ -215,7 +215,7 @@ def test_predict_instances_matches_manual_grouping(tiny_checkpoint):
 
 
 def test_shipped_checkpoint_loads_and_predicts(monkeypatch):
-    import seglab.instance_grouping as module
+    import seglab.pretrained as module
     from seglab.checkpoint import load_checkpoint
     from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
 
@@ -226,6 +226,6 @@ def test_shipped_checkpoint_loads_and_predicts(monkeypatch):
     image[10:20, 10:20] = 220  # one bright square nucleus on black
     result = predict_instances(model, image, **state["grouping"])
     assert result.labels.shape == (40, 40)
-    monkeypatch.setattr(module, "DEFAULT_INSTANCE_WEIGHTS", "missing.pt")
-    with pytest.raises(FileNotFoundError, match="no shipped instance model"):
+    monkeypatch.setattr(module, "NUCLEI_WEIGHTS", "missing.pt")
+    with pytest.raises(FileNotFoundError, match="this installation has no .*missing.pt; pass"):
         module.default_instance_checkpoint()

@@ -147,7 +147,7 @@ def load_checkpoint(
             message names the file and the field).
 
     Example:
-        >>> from seglab.engine.predict import default_checkpoint
+        >>> from seglab.pretrained import default_checkpoint
         >>> load_checkpoint(default_checkpoint())["class_names"]
         ['background', 'pet']
     """

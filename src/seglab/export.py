@@ -86,7 +86,7 @@ def _resolve_source(
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 
     if source is None:
-        from seglab.engine.predict import default_checkpoint
+        from seglab.pretrained import default_checkpoint
 
         source = default_checkpoint()
     if isinstance(source, (str, os.PathLike)):

@@ -36,7 +36,6 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -45,17 +44,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 __all__ = [
-    "DEFAULT_INSTANCE_WEIGHTS",
     "InstanceGrouping",
     "find_centers",
     "group_instances",
     "predict_instances",
     "predict_instance_files",
-    "default_instance_checkpoint",
     "InstancePredictionSummary",
 ]
 
-DEFAULT_INSTANCE_WEIGHTS = "nuclei_instance.pt"
 INSTANCES_SUFFIX = "_instances.png"
 
 
@@ -278,21 +274,6 @@ def checkpoint_grouping(checkpoint: dict) -> dict:
     return dict(grouping)
 
 
-def default_instance_checkpoint() -> Path:
-    """Path of the shipped nuclei instance model (``seglab/weights/nuclei_instance.pt``).
-
-    Raises:
-        FileNotFoundError: if this installation has no shipped instance model.
-    """
-    path = Path(str(resources.files("seglab") / "weights" / DEFAULT_INSTANCE_WEIGHTS))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no shipped instance model at {path}; pass --checkpoint (a file written by "
-            "seglab.engine.train_instance)"
-        )
-    return path
-
-
 @dataclass
 class InstancePredictionSummary:
     """What :func:`predict_instance_files` wrote."""
@@ -338,6 +319,7 @@ def predict_instance_files(
     from seglab.engine.predict import IMAGE_EXTENSIONS, OVERLAY_SUFFIX, iter_sources
     from seglab.io import atomic_write_bytes, ensure_folder, read_image, remove_stale_temp_files
     from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
+    from seglab.pretrained import default_instance_checkpoint
     from seglab.viz_instances import save_instances_overlay
 
     state = load_checkpoint(

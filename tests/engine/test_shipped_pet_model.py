@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from seglab.checkpoint import load_checkpoint
-from seglab.engine.predict import Predictor, default_checkpoint
+from seglab.engine.predict import Predictor
+from seglab.pretrained import default_checkpoint
 from seglab.samples import load_sample
 
 PETS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "oxford-iiit-pet"

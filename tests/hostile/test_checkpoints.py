@@ -21,9 +21,9 @@ from seglab.checkpoint import (
     save_checkpoint,
 )
 from seglab.cli import main
-from seglab.engine.predict import Predictor, default_checkpoint
+from seglab.engine.predict import Predictor
 from seglab.engine.soup import average_checkpoints
-from seglab.instance_grouping import default_instance_checkpoint
+from seglab.pretrained import default_checkpoint, default_instance_checkpoint
 
 from .conftest import tiny_payload
 

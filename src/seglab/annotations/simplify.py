@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from seglab.annotations.polygons import as_parts
+from seglab.annotations.rings import as_parts
 
 __all__ = ["simplify_polygons", "simplify_to_budgets"]
 

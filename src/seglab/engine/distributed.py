@@ -140,7 +140,7 @@ def init_distributed(device: str = "auto") -> tuple[DistributedContext, torch.de
     Raises:
         RuntimeError: ``cuda`` without a GPU, or fewer GPUs on this machine than processes.
     """
-    from seglab.engine.train import resolve_device
+    from seglab.engine.device import resolve_device
 
     rank, world, local = env_world()
     resolved = resolve_device(device)

@@ -253,7 +253,7 @@ def evaluate_checkpoint(
     from seglab.checkpoint import load_checkpoint, model_from_checkpoint
     from seglab.engine.config import TrainConfig
     from seglab.engine.datasets import build_split, make_val_loader
-    from seglab.engine.train import resolve_device
+    from seglab.engine.device import resolve_device
 
     state = load_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
     config = TrainConfig.from_dict(

@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,9 @@ from seglab.engine.evaluate import tta_logits
 from seglab.io import read_image, remove_stale_temp_files, write_mask
 from seglab.limits import check_test_scales
 from seglab.postprocess import clean_labels, clean_multilabel
+from seglab.pretrained import default_checkpoint
 
 __all__ = [
-    "DEFAULT_WEIGHTS",
     "IMAGE_EXTENSIONS",
     "OutputPlan",
     "Predictor",
@@ -48,7 +47,6 @@ __all__ = [
     "prepare_image",
 ]
 
-DEFAULT_WEIGHTS = "pet_unet.pt"
 IMAGE_EXTENSIONS = (
     ".jpg",
     ".jpeg",
@@ -61,20 +59,6 @@ IMAGE_EXTENSIONS = (
     ".ppm",
     ".pgm",
 )
-
-
-def default_checkpoint() -> Path:
-    """Path of the pet model that ships inside the package.
-
-    Raises:
-        FileNotFoundError: if this installation has no shipped weights.
-    """
-    path = Path(str(resources.files("seglab") / "weights" / DEFAULT_WEIGHTS))
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the shipped pet model is missing ({path}); pass --checkpoint or reinstall seglab"
-        )
-    return path
 
 
 def prepare_image(
@@ -149,7 +133,7 @@ class Predictor:
         fill_holes: bool = False,
         trust_checkpoint: bool = False,
     ) -> None:
-        from seglab.engine.train import resolve_device
+        from seglab.engine.device import resolve_device
 
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         state = load_checkpoint(self.checkpoint_path, trust_checkpoint=trust_checkpoint)

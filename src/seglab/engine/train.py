@@ -46,6 +46,7 @@ from seglab.engine.datasets import (
     make_val_loader,
     set_loader_epoch,
 )
+from seglab.engine.device import seed_everything
 from seglab.engine.distributed import DistributedContext, convert_sync_batchnorm, init_distributed
 from seglab.engine.ema import ModelEma
 from seglab.engine.evaluate import evaluate_model
@@ -54,7 +55,7 @@ from seglab.engine.schedule import lr_factor
 from seglab.io import atomic_write_bytes, ensure_folder, remove_stale_temp_files
 from seglab.models import create_model
 
-__all__ = ["train", "TrainResult", "NonFiniteLossError", "resolve_device", "seed_everything"]
+__all__ = ["train", "TrainResult", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -114,22 +115,6 @@ class TrainResult:
         """The run files that exist in ``out`` (``best.pt`` is missing when no epoch had a
         finite validation score)."""
         return [name for name in RUN_FILES if (self.out / name).is_file()]
-
-
-def resolve_device(name: str) -> torch.device:
-    """Map ``auto``/``cpu``/``cuda`` to a device; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002 (the global generator is what user code draws from)
-    torch.manual_seed(seed)
 
 
 def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:

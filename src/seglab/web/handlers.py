@@ -525,7 +525,7 @@ class _InstanceModel:
 def _shipped_instance_checkpoint() -> Path | None:
     """The shipped nuclei instance model, when this installation has one."""
     try:
-        from seglab.instance_grouping import default_instance_checkpoint
+        from seglab.pretrained import default_instance_checkpoint
 
         return default_instance_checkpoint()
     except (ImportError, FileNotFoundError):
