@@ -45,9 +45,9 @@ from tqdm import tqdm
 
 from seglab.annotations.coco_results import encode_labels, labels_to_results
 from seglab.classical import foreground_mask, watershed_instances
+from seglab.instance.draw import overlay_instances
 from seglab.io import read_image
 from seglab.metrics import aggregated_jaccard_index, dsb_score, mask_ap, mask_ap_coco
-from seglab.viz_instances import overlay_instances
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dsb2018-stage1-test"

@@ -6,7 +6,7 @@ DSB 2018 stage-1 test set with ids sorted; the 24 images at even positions train
 are the only ones the quality table reports.
 
 * Deep: :func:`seglab.engine.train_instance.train_instance` (with ``--train``; otherwise an
-  existing checkpoint is evaluated), then :func:`seglab.instance_grouping.predict_instances`
+  existing checkpoint is evaluated), then :func:`seglab.instance.grouping.predict_instances`
   on whole images. Each nucleus is scored by its centre heatmap value times its mean nucleus
   probability. The grouping's centre threshold and NMS window are picked on the training half
   (objective AP), like the watershed's parameters.
@@ -54,10 +54,10 @@ from seglab.annotations.coco_results import labels_to_results  # noqa: E402
 from seglab.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from seglab.data.dsb2018 import load_dsb2018, normalize_image  # noqa: E402
 from seglab.engine.train_instance import train_instance  # noqa: E402
-from seglab.instance_grouping import group_instances  # noqa: E402
+from seglab.instance.draw import overlay_instances  # noqa: E402
+from seglab.instance.grouping import group_instances  # noqa: E402
 from seglab.metrics import aggregated_jaccard_index, dsb_score, mask_ap, panoptic_quality  # noqa: E402
 from seglab.models.panoptic_deeplab import instance_model_from_checkpoint  # noqa: E402
-from seglab.viz_instances import overlay_instances  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dsb2018-stage1-test"

@@ -20,21 +20,43 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from seglab.limits import MAX_IMAGE_PIXELS
 
 __all__ = [
+    "IGNORE_INDEX",
     "MAX_IMAGE_PIXELS",
+    "channels_last",
+    "check_choice",
     "check_image_size",
     "check_real",
     "is_finite_number",
     "unit_float_image",
 ]
 
+#: The void label of index masks (the Pascal VOC convention): pixels no loss or metric counts.
+#: Every ``ignore_index`` argument defaults to it.
+IGNORE_INDEX = 255
+
 # Float images may overshoot [0, 1] by rounding: up to half a uint8 step is clipped.
 _FLOAT_SLACK = 0.5 / 255
+
+
+def check_choice(name: str, value: Any, choices: Sequence) -> None:
+    """Refuse a value outside a closed set, listing the valid ones.
+
+    Raises:
+        ValueError: ``unknown NAME 'value'; choose one of a, b, c``.
+
+    Example:
+        >>> check_choice("mode", "binary", ("binary", "trimap"))
+    """
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(str, choices))}")
 
 
 def check_image_size(height: int, width: int) -> None:
@@ -51,6 +73,69 @@ def check_image_size(height: int, width: int) -> None:
             f"is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (seglab.limits.MAX_IMAGE_PIXELS): "
             "shrink or tile it first"
         )
+
+
+def channels_last(
+    image: np.ndarray, channel_axis: int | None = -1, *, colour: bool = False
+) -> np.ndarray:
+    """The one intake of an image's layout, for every classical method and the predictor.
+
+    Rules:
+
+    - an ``(H, W)`` image is one grey channel, whatever ``channel_axis`` says;
+    - a 3-D image needs ``channel_axis`` (``None`` is an error) within its three axes;
+    - four channels are RGBA: the alpha channel (transparency, not content) is dropped;
+    - ``colour=True`` (methods that work on RGB colours, e.g. GrabCut and the networks): a
+      grey image is repeated into three channels, and any count but 1, 3 or 4 is an error;
+    - the image may not be empty, nor over :data:`~seglab.limits.MAX_IMAGE_PIXELS` pixels.
+
+    The dtype is unchanged: the values follow :func:`unit_float_image` where a method reads
+    them as intensities.
+
+    Args:
+        image: ``(H, W)`` or 3-D array.
+        channel_axis: the axis of the channels of a 3-D image.
+        colour: return exactly three channels.
+
+    Returns:
+        ``(H, W, C)`` view or copy, ``C == 3`` with ``colour``.
+
+    Raises:
+        ValueError: for any other shape, a bad ``channel_axis``, or an empty or oversized image.
+
+    Example:
+        >>> channels_last(np.zeros((4, 5, 4), np.uint8)).shape  # RGBA -> RGB
+        (4, 5, 3)
+        >>> channels_last(np.zeros((4, 5), np.uint8), colour=True).shape
+        (4, 5, 3)
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    elif image.ndim != 3:
+        raise ValueError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
+    elif channel_axis is None:
+        raise ValueError(
+            f"got a 3-D image of shape {image.shape} with channel_axis=None; pass channel_axis "
+            "for a multichannel image (3-D volumes are not supported)"
+        )
+    elif not -3 <= channel_axis <= 2:
+        raise ValueError(f"channel_axis={channel_axis} is out of range for a 3-D image")
+    else:
+        image = np.moveaxis(image, channel_axis, -1)
+    check_image_size(*image.shape[:2])
+    if image.shape[-1] == 4:
+        image = image[..., :3]
+    if colour and image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if colour and image.shape[-1] != 3:
+        raise ValueError(
+            f"expected a grey, RGB or RGBA image, got {image.shape[-1]} channels "
+            f"(image shape {image.shape})"
+        )
+    if image.shape[-1] == 0:
+        raise ValueError(f"image has no channels (shape {image.shape})")
+    return image
 
 
 def unit_float_image(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:

@@ -311,7 +311,7 @@ def _cmd_soup(args: argparse.Namespace) -> int:
 
 
 def _cmd_instance(args: argparse.Namespace) -> int:
-    from seglab.instance_grouping import predict_instance_files
+    from seglab.engine.instance_predict import predict_instance_files
 
     summary = predict_instance_files(
         args.inputs,

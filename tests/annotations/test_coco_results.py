@@ -25,7 +25,7 @@ from seglab.annotations.coco_results import (
     validate_coco_results,
     write_coco_results,
 )
-from seglab.instances import Instances, labels_to_instances
+from seglab.annotations.instances import Instances, labels_to_instances
 
 
 @pytest.fixture

@@ -667,7 +667,7 @@ def test_rect_covering_the_image_has_no_background(scene):
         ({"rect": (1, 1, 9, 9), "n_init": 0}, "n_init must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "fine_band": 0}, "fine_band must be an integer >= 1"),
         ({"rect": (1, 1, 9, 9), "gamma": 0.0}, "gamma must be > 0"),
-        ({"rect": (1, 1, 9, 9), "connectivity": 6}, "unknown connectivity 6; valid choices: 4, 8"),
+        ({"rect": (1, 1, 9, 9), "connectivity": 6}, "unknown connectivity 6; choose one of 4, 8"),
     ],
 )
 def test_bad_arguments(scene, kwargs, message):
@@ -679,8 +679,8 @@ def test_bad_arguments(scene, kwargs, message):
 @pytest.mark.parametrize(
     ("image", "message"),
     [
-        (np.zeros((8, 8), np.uint8), r"expected an RGB image of shape \(H, W, 3\)"),
-        (np.zeros((8, 8, 4), np.uint8), "expected 3 colour channels"),
+        (np.zeros((8, 8, 2), np.uint8), "expected a grey, RGB or RGBA image, got 2 channels"),
+        (np.zeros((8, 8, 5), np.uint8), "expected a grey, RGB or RGBA image, got 5 channels"),
         (np.zeros((0, 8, 3), np.uint8), "image is empty"),
         (np.full((8, 8, 3), 256, np.int32), r"int32 images must hold 8-bit values 0\.\.255"),
         (np.full((8, 8, 3), np.nan), "NaN or infinite"),

@@ -244,9 +244,9 @@ def test_slic_failure_falls_back_to_skimage(monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"method": "grid"}, ValueError, "unknown method 'grid'; valid choices: pixel, rag"),
-        ({"partition": "flat"}, ValueError, "valid choices: kway, recursive"),
-        ({"upsampling": "cubic"}, ValueError, "valid choices: bilateral, nearest"),
+        ({"method": "grid"}, ValueError, "unknown method 'grid'; choose one of pixel, rag"),
+        ({"partition": "flat"}, ValueError, "choose one of kway, recursive"),
+        ({"upsampling": "cubic"}, ValueError, "choose one of bilateral, nearest"),
         ({"n_segments": 0}, ValueError, "n_segments must be >= 1"),
         ({"n_segments": 2.5}, TypeError, "n_segments must be an integer"),
         ({"n_segments": True}, TypeError, "n_segments must be an integer"),
@@ -267,9 +267,9 @@ def test_invalid_arguments(kwargs, error, match):
 
 
 def test_invalid_images():
-    with pytest.raises(ValueError, match="expected a \\(H, W\\) or \\(H, W, C\\) image"):
+    with pytest.raises(ValueError, match="expected an \\(H, W\\) or \\(H, W, C\\) image"):
         normalized_cut(np.zeros(5))
-    with pytest.raises(ValueError, match="expected a \\(H, W\\) or \\(H, W, C\\) image"):
+    with pytest.raises(ValueError, match="expected an \\(H, W\\) or \\(H, W, C\\) image"):
         normalized_cut(np.zeros((2, 3, 4, 3)))
     with pytest.raises(ValueError, match="channel_axis=None"):
         normalized_cut(np.zeros((4, 4, 3)), channel_axis=None)

@@ -225,10 +225,13 @@ def test_assign_matches_brute_force():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"image": np.zeros((2, 3, 4, 3))}, r"expected a \(H, W\) or \(H, W, C\) image"),
-        ({"image": np.zeros(5)}, r"expected a \(H, W\) or \(H, W, C\) image"),
+        ({"image": np.zeros((2, 3, 4, 3))}, r"expected an \(H, W\) or \(H, W, C\) image"),
+        ({"image": np.zeros(5)}, r"expected an \(H, W\) or \(H, W, C\) image"),
         ({"image": np.zeros((0, 5))}, "image is empty"),
-        ({"image": np.zeros((8, 8, 3)), "channel_axis": None}, "channel_axis=None needs a 2-D"),
+        (
+            {"image": np.zeros((8, 8, 3)), "channel_axis": None},
+            "with channel_axis=None; pass channel_axis",
+        ),
         ({"image": np.zeros((8, 8, 3)), "channel_axis": 3}, "channel_axis=3 is out of range"),
         ({"image": np.zeros((8, 8, 3)), "channel_axis": -4}, "channel_axis=-4 is out of range"),
         ({"image": np.zeros((8, 8, 3), complex)}, "expected an integer, bool or float image"),
@@ -241,7 +244,7 @@ def test_assign_matches_brute_force():
         ({"start_label": 2}, "start_label must be 0 or 1"),
         ({"min_size_factor": 2.0, "max_size_factor": 1.0}, "need 0 <= min_size_factor"),
         ({"min_size_factor": -0.1}, "need 0 <= min_size_factor"),
-        ({"image": np.zeros((8, 8, 4)), "convert2lab": True}, "convert2lab=True needs an RGB"),
+        ({"image": np.zeros((8, 8, 2)), "convert2lab": True}, "convert2lab=True needs an RGB"),
         ({"mask": np.ones((8, 9), bool)}, r"mask shape \(8, 9\) does not match"),
         ({"mask": np.zeros((8, 8), bool)}, "mask has no True pixel"),
         ({"image": np.full((8, 8, 3), np.nan)}, "NaN or infinite"),

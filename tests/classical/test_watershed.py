@@ -116,7 +116,7 @@ def test_errors():
         foreground_mask(image, stain="eosin", channel_axis=None)
     with pytest.raises(ValueError, match="needs an RGB image"):
         foreground_mask(image, stain="hematoxylin", channel_axis=None)
-    with pytest.raises(ValueError, match=r"expected an \(H, W\) image"):
+    with pytest.raises(ValueError, match="3-D image of shape \\(4, 4, 3\\) with channel_axis=None"):
         foreground_mask(np.zeros((4, 4, 3)), channel_axis=None)
 
 

@@ -95,13 +95,18 @@ def test_normalize_image():
 
 def test_crops_are_deterministic_and_targets_follow_the_augmented_labels(dsb_root):
     samples = load_dsb2018(dsb_root, split="train")
-    crops = NucleiCrops(samples, crop_size=16, sigma=1.0, length=6, seed=3)
+    from functools import partial
+
+    from seglab.instance.targets import instance_target_tensors
+
+    targets = partial(instance_target_tensors, sigma=1.0)
+    crops = NucleiCrops(samples, crop_size=16, length=6, seed=3, targets=targets)
     first = [crops[i] for i in range(len(crops))]
     again = crops[4]
     assert all(torch.equal(again[key], first[4][key]) for key in again)
     crops.set_epoch(1)
     assert any(not torch.equal(crops[i]["image"], first[i]["image"]) for i in range(6))
-    from seglab.instance_targets import instance_targets
+    from seglab.instance.targets import instance_targets
 
     for item in first:
         assert item["image"].shape == (3, 16, 16) and item["offset"].shape == (2, 16, 16)

@@ -424,7 +424,9 @@ def test_two_and_five_channels_work(method, channels):
 
 @pytest.mark.parametrize("channels", [2, 5])
 def test_grabcut_needs_three_channels(channels):
-    with pytest.raises(ValueError, match=f"expected 3 colour channels .* got {channels}"):
+    with pytest.raises(
+        ValueError, match=f"expected a grey, RGB or RGBA image, got {channels} channels"
+    ):
         segment("grabcut", np.zeros((24, 32, channels), np.uint8))
 
 
@@ -442,3 +444,28 @@ def test_huge_watershed_foreground_is_refused():
     mask = np.broadcast_to(np.zeros((1, 1), bool), (20_000, 20_000))
     with pytest.raises(ValueError, match="400 megapixels; the limit is 179"):
         watershed_instances(None, foreground=mask)
+
+
+# ---------------------------------------------------------------- one layout rule for all
+def test_every_method_reads_rgba_as_rgb_and_grabcut_takes_grey():
+    """seglab._checks.channels_last: alpha is transparency, not content, so every method
+    gives the RGBA image the RGB result; GrabCut (an RGB method) repeats a grey image."""
+    from seglab.classical import foreground_mask, grabcut, normalized_cut, slic
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    rgb[6:18, 8:24] = (230, 40, 40)
+    rgba = np.concatenate([rgb, rng.integers(0, 256, (24, 32, 1), dtype=np.uint8)], axis=-1)
+    rect = (4, 3, 28, 21)
+    for method in (
+        lambda image: slic(image, n_segments=20),
+        lambda image: normalized_cut(image, n_segments=3),
+        lambda image: grabcut(image, rect=rect, iters=2),
+        lambda image: foreground_mask(image),
+    ):
+        np.testing.assert_array_equal(method(rgba), method(rgb))
+    grey = rgb[..., 0]
+    np.testing.assert_array_equal(
+        grabcut(grey, rect=rect, iters=2),
+        grabcut(np.repeat(grey[..., None], 3, -1), rect=rect, iters=2),
+    )

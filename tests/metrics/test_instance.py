@@ -14,7 +14,7 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from seglab.instances import Instances
+from seglab.annotations.instances import Instances
 from seglab.metrics import MaskAP, mask_ap, mask_ap_coco
 
 # Precision is tp / (tp + fp + eps) in COCO, so a perfect score is 1 - 2e-16, not 1.

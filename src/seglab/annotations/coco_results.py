@@ -10,7 +10,7 @@ file loads unchanged in ``pycocotools.coco.COCO.loadRes`` and in :func:`seglab.m
 RLE is encoded and decoded with :mod:`pycocotools.mask`.
 
 Example:
-    >>> from seglab.instances import Instances
+    >>> from seglab.annotations.instances import Instances
     >>> instances = Instances(np.ones((1, 2, 2), bool), category_ids=[3], scores=[0.5])
     >>> results = instances_to_results(instances, image_id=7)
     >>> results[0]["segmentation"], results[0]["score"]
@@ -31,7 +31,7 @@ import numpy as np
 from pycocotools import mask as coco_mask
 
 from seglab.annotations._validate import check_pixels, fail, load_json, require, rle_counts
-from seglab.instances import Instances, _check_label_map, _per_id
+from seglab.annotations.instances import Instances, check_label_map, values_per_id
 from seglab.io import atomic_write_bytes
 
 __all__ = [
@@ -90,7 +90,7 @@ def encode_labels(labels: np.ndarray) -> tuple[np.ndarray, list[dict]]:
         >>> ids.tolist(), rles[0]
         ([7], {'size': [2, 2], 'counts': '13'})
     """
-    labels = _check_label_map(labels)
+    labels = check_label_map(labels)
     height, width = labels.shape
     flat = labels.ravel(order="F")  # COCO RLE runs down the columns
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
@@ -149,8 +149,8 @@ def labels_to_results(
         0.5
     """
     ids, rles = encode_labels(labels)
-    categories = _per_id(category_ids, ids, "category_ids", np.int64)
-    values = _per_id(scores, ids, "scores", np.float64)
+    categories = values_per_id(category_ids, ids, "category_ids", np.int64)
+    values = values_per_id(scores, ids, "scores", np.float64)
     return [
         {
             "image_id": int(image_id),
@@ -231,7 +231,7 @@ def instances_to_results(instances: Instances, image_id: int) -> list[dict]:
 def results_to_instances(
     results: Sequence[dict], *, height: int | None = None, width: int | None = None
 ) -> Instances:
-    """Decode the result records of one image to :class:`~seglab.instances.Instances`.
+    """Decode the result records of one image to :class:`~seglab.annotations.instances.Instances`.
 
     Args:
         results: records of a single image.

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seglab._checks import check_image_size, check_real, unit_float_image
+from seglab._checks import channels_last, check_choice, check_real, unit_float_image
 from seglab.classical._gmm import ColorGMM, ColorIndex, initial_color_gmm
 from seglab.classical._grabcut_graph import (
     GC_BGD,
@@ -225,11 +225,7 @@ def grabcut(
         high=MAX_GAMMA,
         note=" (seglab.classical.grabcut.MAX_GAMMA)",
     )
-    if connectivity not in CONNECTIVITIES:
-        raise ValueError(
-            f"unknown connectivity {connectivity!r}; valid choices: "
-            f"{', '.join(map(str, CONNECTIVITIES))}"
-        )
+    check_choice("connectivity", connectivity, CONNECTIVITIES)
     if rect is not None and mask is not None:
         raise ValueError("give either rect or mask, not both")
     if state is not None and state.mask.shape != (height, width):
@@ -436,19 +432,9 @@ def _labels_from_trimap(trimap: np.ndarray) -> np.ndarray:
 
 
 def _as_rgb(image: np.ndarray, channel_axis: int) -> np.ndarray:
-    """Validate the image and return it as ``(H, W, 3)`` float64 in 0-255 units."""
-    image = np.asarray(image)
-    if image.ndim != 3:
-        raise ValueError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
-    image = np.moveaxis(image, channel_axis, -1)
-    if image.shape[-1] != 3:
-        raise ValueError(
-            f"expected 3 colour channels on channel_axis={channel_axis}, got {image.shape[-1]} "
-            f"(image shape {image.shape}); convert grey or RGBA images to RGB first"
-        )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image is empty (shape {image.shape})")
-    check_image_size(*image.shape[:2])
+    """The image as ``(H, W, 3)`` float64 in 0-255 units (:func:`seglab._checks.channels_last`:
+    grey is repeated, alpha dropped)."""
+    image = channels_last(image, channel_axis, colour=True)
     if image.dtype == np.uint8:
         colors = image.astype(np.float64)
     elif image.dtype == np.uint16:

@@ -27,7 +27,7 @@ import warnings
 import cv2
 import numpy as np
 
-from seglab._checks import check_image_size, check_real, unit_float_image
+from seglab._checks import channels_last, check_choice, check_real, unit_float_image
 from seglab.classical._affinity import image_features, pixel_affinity, region_affinity
 from seglab.classical._spectral import compact_labels, kway_partition, recursive_partition
 
@@ -135,9 +135,9 @@ def normalized_cut(
         >>> labels.shape, int(labels.max())
         ((20, 30), 1)
     """
-    _check_choice("method", method, METHODS)
-    _check_choice("partition", partition, PARTITIONS)
-    _check_choice("upsampling", upsampling, UPSAMPLINGS)
+    check_choice("method", method, METHODS)
+    check_choice("partition", partition, PARTITIONS)
+    check_choice("upsampling", upsampling, UPSAMPLINGS)
     _check_int("n_segments", n_segments, 1, MAX_SEGMENTS, "MAX_SEGMENTS")
     _check_int("max_side", max_side, 2, MAX_SIDE, "MAX_SIDE")
     _check_int("n_superpixels", n_superpixels, 1, MAX_SUPERPIXELS, "MAX_SUPERPIXELS")
@@ -156,7 +156,7 @@ def normalized_cut(
     )
     if not threshold >= 0:  # infinity is fine: every split is accepted, up to n_segments
         raise ValueError(f"threshold must be >= 0, got {threshold}")
-    rgb_like = _as_float_image(image, channel_axis)
+    rgb_like = unit_float_image(channels_last(image, channel_axis))
     features = image_features(rgb_like)
     rng = np.random.default_rng(seed)
     if method == "pixel":
@@ -187,11 +187,6 @@ def normalized_cut(
     return compact_labels(labels)
 
 
-def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(valid)}")
-
-
 def _check_int(name: str, value: int, minimum: int, maximum: int, constant: str) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
@@ -206,26 +201,6 @@ def _check_int(name: str, value: int, minimum: int, maximum: int, constant: str)
 
 def _check_positive(name: str, value: float) -> None:
     check_real(name, value, low=0, low_open=True)
-
-
-def _as_float_image(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    """Validate the image and return it as ``(H, W, C)`` float64 in [0, 1] (the value rule)."""
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = image[..., None]
-    elif image.ndim == 3 and channel_axis is not None:
-        image = np.moveaxis(image, channel_axis, -1)
-    elif image.ndim == 3:
-        raise ValueError(
-            f"got a 3-D image of shape {image.shape} with channel_axis=None; "
-            "pass channel_axis for a multichannel image"
-        )
-    else:
-        raise ValueError(f"expected a (H, W) or (H, W, C) image, got shape {image.shape}")
-    if image.size == 0:
-        raise ValueError(f"image is empty (shape {image.shape})")
-    check_image_size(*image.shape[:2])
-    return unit_float_image(image)
 
 
 def _work_size(height: int, width: int, max_side: int) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
-from seglab._checks import check_image_size, check_real, is_finite_number
+from seglab._checks import channels_last, check_real, is_finite_number
 from seglab.classical import _slic_kernels as kernels
 
 __all__ = ["slic", "MAX_NUM_ITER", "MAX_SIGMA"]
@@ -25,22 +25,6 @@ __all__ = ["slic", "MAX_NUM_ITER", "MAX_SIGMA"]
 # 8 sigma + 1 taps, so huge values would run or allocate without end.
 MAX_NUM_ITER = 100
 MAX_SIGMA = 100.0
-
-
-def _channels_last(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    """Return ``(H, W, C)``; a 2-D image is grayscale whatever ``channel_axis`` says."""
-    if image.ndim == 2:
-        return image[..., None]
-    if image.ndim != 3:
-        raise ValueError(f"expected a (H, W) or (H, W, C) image, got shape {image.shape}")
-    if channel_axis is None:
-        raise ValueError(
-            f"channel_axis=None needs a 2-D (H, W) image, got shape {image.shape}; "
-            "3-D volumes are not supported"
-        )
-    if not -3 <= channel_axis <= 2:
-        raise ValueError(f"channel_axis={channel_axis} is out of range for a 3-D image")
-    return np.moveaxis(image, channel_axis, -1)
 
 
 def _as_unit_float(image: np.ndarray) -> np.ndarray:
@@ -182,11 +166,8 @@ def slic(
         >>> labels.shape, bool(180 <= labels.max() + 1 <= 220)
         ((512, 512), True)
     """
-    image = _channels_last(np.asarray(image), channel_axis)
+    image = channels_last(image, channel_axis)
     height, width, num_channels = image.shape
-    if height < 1 or width < 1:
-        raise ValueError(f"image is empty, shape {image.shape[:2]}")
-    check_image_size(height, width)
     if not _is_whole(n_segments) or n_segments < 1:
         raise ValueError(f"n_segments must be an integer >= 1, got {n_segments!r}")
     check_real("compactness", compactness, low=0, low_open=True)

@@ -39,7 +39,7 @@ from skimage.filters import threshold_li, threshold_otsu
 from skimage.morphology import h_maxima
 from skimage.segmentation import relabel_sequential, watershed
 
-from seglab._checks import check_image_size, check_real, unit_float_image
+from seglab._checks import channels_last, check_image_size, check_real, unit_float_image
 
 __all__ = [
     "watershed_instances",
@@ -78,23 +78,10 @@ def _hematoxylin(rgb: np.ndarray) -> np.ndarray:
 
 
 def _as_float(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    """The image as float64 ``(H, W)`` or ``(H, W, C)`` in [0, 1], by the value rule.
-
-    uint8 / 255, uint16 / 65535, other integers must hold 0..255, bool is {0, 1}, floats must
-    be finite and in [0, 1] (see :mod:`seglab._checks`).
-    """
-    image = np.asarray(image)
-    if channel_axis is not None and image.ndim == 3:
-        image = np.moveaxis(image, channel_axis, -1)
-        if image.shape[-1] == 4:  # RGBA: the alpha channel carries no intensity
-            image = image[..., :3]
-    elif image.ndim != 2:
-        raise ValueError(
-            f"expected an (H, W) image, or (H, W, C) with channel_axis set; got shape "
-            f"{image.shape} with channel_axis={channel_axis}"
-        )
-    check_image_size(*image.shape[:2])
-    return unit_float_image(image)
+    """The image as float64 ``(H, W, C)`` in [0, 1]: the layout rule of
+    :func:`seglab._checks.channels_last` (alpha dropped) and the value rule of
+    :func:`seglab._checks.unit_float_image`."""
+    return unit_float_image(channels_last(image, channel_axis))
 
 
 def _intensity(image: np.ndarray, stain: str, channel_axis: int | None) -> tuple[np.ndarray, bool]:

@@ -15,15 +15,18 @@ Splits (:data:`DSB_SPLITS`) are deterministic and the same as the watershed base
 ``benchmarks/bench_instance.py``: with the ids sorted, ``"train"`` is the images at even
 positions (0, 2, 4, ...) and ``"test"`` those at odd positions; ``"all"`` is every image.
 
-:class:`NucleiCrops` yields random square crops with flips and transposes and the
-Panoptic-DeepLab targets of :func:`seglab.instance_targets.instance_targets` (built after the
-augmentation, so the offsets always point at the centre of what is visible); :class:`NucleiImages`
-yields whole images padded to a multiple of 32 for evaluation.
+:class:`NucleiCrops` yields random square crops with flips and transposes, and the training
+targets of each crop from a ``targets`` function the engine passes in (Panoptic-DeepLab:
+:func:`seglab.instance.targets.instance_target_tensors`, built after the augmentation, so the
+offsets always point at the centre of what is visible); :class:`NucleiImages` yields whole
+images padded to a multiple of 32 for evaluation. The data layer builds no model targets
+itself: the model code sits above it.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +35,6 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from seglab.instance_targets import instance_targets
 from seglab.io import read_image
 
 __all__ = [
@@ -169,18 +171,8 @@ def normalize_image(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
-def _targets_to_tensors(labels: np.ndarray, sigma: float) -> dict[str, torch.Tensor]:
-    targets = instance_targets(labels, sigma=sigma)
-    return {
-        "semantic": torch.from_numpy(targets["semantic"]),
-        "center": torch.from_numpy(targets["center"]),
-        "offset": torch.from_numpy(targets["offset"]),
-        "labels": torch.from_numpy(labels.astype(np.int64)),
-    }
-
-
 class NucleiCrops(Dataset):
-    """Random square crops with flips and transposes, and their Panoptic-DeepLab targets.
+    """Random square crops with flips and transposes, and their training targets.
 
     Item ``i`` of epoch ``e`` is drawn from image ``i % len(samples)`` with a generator seeded
     by ``(seed, e, i)``, so a run is reproducible and a resumed run sees the same crops; call
@@ -190,16 +182,20 @@ class NucleiCrops(Dataset):
     Args:
         samples: the training images.
         crop_size: side of the square crops.
-        sigma: centre Gaussian standard deviation (see :func:`instance_targets`).
         length: items per epoch (default: one per image).
         seed: base seed.
+        targets: turns a crop's ``(S, S)`` int64 label map into the model's target tensors,
+            e.g. ``functools.partial(seglab.instance.targets.instance_target_tensors,
+            sigma=3)`` for Panoptic-DeepLab; ``None`` gives the label map only. The data
+            layer knows no model, so the engine passes this in.
 
     Raises:
         ValueError: for no samples or a crop size < 1.
 
     Shape:
-        Each item: ``image (3, S, S)`` float, ``semantic (S, S)`` int64, ``center (S, S)``,
-        ``offset (2, S, S)`` float, ``labels (S, S)`` int64.
+        Each item: ``image (3, S, S)`` float and ``labels (S, S)`` int64, plus what
+        ``targets`` returns (Panoptic-DeepLab: ``semantic (S, S)`` int64, ``center (S, S)``,
+        ``offset (2, S, S)`` float).
     """
 
     def __init__(
@@ -207,9 +203,9 @@ class NucleiCrops(Dataset):
         samples: list[NucleiSample],
         *,
         crop_size: int = 128,
-        sigma: float = 3.0,
         length: int | None = None,
         seed: int = 0,
+        targets: Callable[[np.ndarray], dict[str, torch.Tensor]] | None = None,
     ) -> None:
         if not samples:
             raise ValueError("NucleiCrops needs at least one sample")
@@ -217,7 +213,7 @@ class NucleiCrops(Dataset):
             raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
         self.samples = samples
         self.crop_size = crop_size
-        self.sigma = sigma
+        self.targets = targets
         self.length = len(samples) if length is None else int(length)
         self.seed = seed
         self.epoch = 0
@@ -254,7 +250,9 @@ class NucleiCrops(Dataset):
             image, labels = image.flip(-2), labels.flip(-2)
         if rng.random() < 0.5:
             image, labels = image.transpose(-1, -2), labels.T
-        item = _targets_to_tensors(labels.numpy().copy(), self.sigma)
+        labels = labels.numpy().astype(np.int64)
+        item = dict(self.targets(labels)) if self.targets is not None else {}
+        item["labels"] = torch.from_numpy(labels)
         item["image"] = image.contiguous()
         return item
 
@@ -265,19 +263,28 @@ class NucleiImages(Dataset):
     The image is padded by reflection (it looks like tissue to the network) and the labels by
     0; ``size`` gives the original ``(H, W)`` to crop predictions back to.
 
+    Args:
+        samples: the images.
+        pad_multiple: pad height and width up to a multiple of this.
+        targets: as for :class:`NucleiCrops`: label map -> target tensors, or ``None``.
+
     Shape:
         Each item: ``image (3, H', W')`` float, ``labels (H', W')`` int64, ``size`` ``(2,)``
-        int64, plus ``semantic``, ``center`` and ``offset`` targets at ``(H', W')``.
+        int64, plus what ``targets`` returns at ``(H', W')``.
     """
 
     def __init__(
-        self, samples: list[NucleiSample], *, pad_multiple: int = 32, sigma: float = 3.0
+        self,
+        samples: list[NucleiSample],
+        *,
+        pad_multiple: int = 32,
+        targets: Callable[[np.ndarray], dict[str, torch.Tensor]] | None = None,
     ) -> None:
         if isinstance(pad_multiple, bool) or not isinstance(pad_multiple, int) or pad_multiple < 1:
             raise ValueError(f"pad_multiple must be a positive int, got {pad_multiple!r}")
         self.samples = samples
         self.pad_multiple = pad_multiple
-        self.sigma = sigma
+        self.targets = targets
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -290,8 +297,9 @@ class NucleiImages(Dataset):
         image = normalize_image(sample.image)[None]
         mode = "reflect" if pad_h < height and pad_w < width else "replicate"
         image = torch.nn.functional.pad(image, (0, pad_w, 0, pad_h), mode=mode)[0]
-        labels = np.pad(sample.labels, ((0, pad_h), (0, pad_w)))
-        item = _targets_to_tensors(labels, self.sigma)
+        labels = np.pad(sample.labels, ((0, pad_h), (0, pad_w))).astype(np.int64)
+        item = dict(self.targets(labels)) if self.targets is not None else {}
+        item["labels"] = torch.from_numpy(labels)
         item["image"] = image
         item["size"] = torch.tensor([height, width])
         return item

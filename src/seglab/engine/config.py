@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seglab.limits import MAX_CLASSES, MAX_NETWORK_SIDE
+from seglab.losses.registry import TRAINING_LOSS_NAMES
 
 __all__ = [
     "TrainConfig",
@@ -25,7 +26,8 @@ __all__ = [
 ]
 
 DATASETS = ("oxford-pet", "folder")
-LOSSES = ("ce", "bce", "dice", "ce+dice", "lovasz", "ce+lovasz")
+# From the losses' one name table, so a new loss is one entry there.
+LOSSES = TRAINING_LOSS_NAMES
 # Metrics that can pick the best checkpoint; "loss" is the validation loss (lower is better).
 MONITORS = ("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accuracy", "loss")
 DEVICES = ("auto", "cpu", "cuda")

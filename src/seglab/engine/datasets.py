@@ -21,8 +21,6 @@ from torch.utils.data import DataLoader, Dataset
 from seglab.engine.config import TrainConfig
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "DataBundle",
     "SplitData",
     "build_data",
@@ -31,9 +29,6 @@ __all__ = [
     "make_val_loader",
     "set_loader_epoch",
 ]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -70,6 +65,8 @@ class DataBundle:
 def _normalisation(
     config: TrainConfig,
 ) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    from seglab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
     if config.normalize is None:
         return None, None
     if config.normalize == "imagenet":

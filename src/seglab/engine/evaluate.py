@@ -114,7 +114,7 @@ def evaluate_model(
         scales: also average over these image scales (see :func:`tta_logits`).
         keep_largest: score the masks with only the largest region of each class (of each
             label, multilabel) kept, as ``seglab predict --keep-largest`` writes them.
-        fill_holes: score them with each class's holes filled (:mod:`seglab.postprocess`).
+        fill_holes: score them with each class's holes filled (:mod:`seglab.engine.postprocess`).
 
     Returns:
         Scalars ``pixel_accuracy``, ``mean_pixel_accuracy``, ``miou``, ``fwiou``, ``mean_dice``
@@ -171,8 +171,8 @@ def evaluate_model(
 def _clean_batch(
     predictions: torch.Tensor, task: str, keep_largest: bool, fill_holes: bool
 ) -> torch.Tensor:
-    """:mod:`seglab.postprocess` on each mask of a ``(N, H, W)`` or ``(N, K, H, W)`` batch."""
-    from seglab.postprocess import clean_labels, clean_multilabel
+    """:mod:`seglab.engine.postprocess` on each mask of a ``(N, H, W)`` or ``(N, K, H, W)`` batch."""
+    from seglab.engine.postprocess import clean_labels, clean_multilabel
 
     clean = clean_labels if task == "multiclass" else clean_multilabel
     masks = [
@@ -245,7 +245,7 @@ def evaluate_checkpoint(
     evaluation preprocesses exactly as training did. With ``out``, writes ``metrics.json`` there.
     ``tta`` averages each prediction with that of the flipped image, ``scales`` with those of
     rescaled images (:func:`tta_logits`). ``keep_largest`` and ``fill_holes`` clean the masks
-    before scoring (:mod:`seglab.postprocess`). ``trust_checkpoint`` also loads a checkpoint
+    before scoring (:mod:`seglab.engine.postprocess`). ``trust_checkpoint`` also loads a checkpoint
     that is not plain data (:mod:`seglab.checkpoint`). ``report(metrics, class_names)`` is
     called as soon as the metrics exist, before ``metrics.json`` is written, so that a folder
     that cannot be written loses no finished evaluation.

@@ -25,13 +25,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from seglab._checks import check_image_size
+from seglab._checks import channels_last
 from seglab.checkpoint import load_checkpoint, model_from_checkpoint
 from seglab.convert import image_to_tensor
 from seglab.engine.evaluate import tta_logits
+from seglab.engine.postprocess import clean_labels, clean_multilabel
 from seglab.io import read_image, remove_stale_temp_files, write_mask
 from seglab.limits import check_test_scales
-from seglab.postprocess import clean_labels, clean_multilabel
 from seglab.pretrained import default_checkpoint
 
 __all__ = [
@@ -70,8 +70,9 @@ def prepare_image(
     """The network input for one image: RGB in [0, 1], resized (antialiased), normalised.
 
     Args:
-        image: ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (alpha is dropped); uint8, or any
-            dtype by the rule of :mod:`seglab.convert` (floats in [0, 1]).
+        image: ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``: grey is repeated, alpha dropped
+            (:func:`seglab._checks.channels_last`); uint8, or any dtype by the rule of
+            :mod:`seglab.convert` (floats in [0, 1]).
         size: ``(h, w)`` the model was trained at.
         mean, std: per-channel normalisation, or None.
 
@@ -83,14 +84,7 @@ def prepare_image(
             :data:`~seglab.limits.MAX_IMAGE_PIXELS`, or values that break the dtype rule of
             :mod:`seglab.convert` (e.g. a float image holding 0..255, or NaN).
     """
-    image = np.asarray(image)
-    if image.ndim in (2, 3):
-        check_image_size(*image.shape[:2])
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got {image.shape}")
-    tensor = image_to_tensor(image[..., :3])[None]
+    tensor = image_to_tensor(channels_last(image, colour=True))[None]
     tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)
     if mean is not None:
         tensor = (tensor - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(
@@ -110,7 +104,7 @@ class Predictor:
             ``(0.75, 1.0, 1.25)`` (see :func:`~seglab.engine.evaluate.tta_logits`).
         keep_largest: keep only the largest region of each class but 0, the background (of
             each label, multilabel), in the mask at the image's size; see
-            :mod:`seglab.postprocess`.
+            :mod:`seglab.engine.postprocess`.
         fill_holes: fill the holes of those regions with their class, after ``keep_largest``.
         trust_checkpoint: also load a checkpoint that is not plain data, which can run code
             stored in it (see :mod:`seglab.checkpoint`); only for files you trust.

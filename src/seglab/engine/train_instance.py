@@ -2,7 +2,7 @@
 
 One plain function, :func:`train_instance`: random crops of the training images
 (:class:`~seglab.data.dsb2018.NucleiCrops`), the loss of
-:func:`~seglab.instance_targets.instance_loss`, AdamW with linear warm-up and a cosine (or poly)
+:func:`~seglab.instance.targets.instance_loss`, AdamW with linear warm-up and a cosine (or poly)
 decay from :mod:`seglab.engine.schedule`, and a step-based loop that stops after ``steps`` or
 after ``time_budget`` minutes, whichever comes first; with a time budget the schedule follows
 the elapsed time, so the learning rate still decays to 0 at the end.
@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import time
@@ -36,7 +37,7 @@ from tqdm.auto import tqdm
 from seglab.checkpoint import load_checkpoint, save_checkpoint
 from seglab.data.dsb2018 import NucleiCrops, NucleiSample, load_dsb2018
 from seglab.engine.schedule import SCHEDULES, lr_factor
-from seglab.instance_targets import DEFAULT_LOSS_WEIGHTS, instance_loss
+from seglab.instance.targets import DEFAULT_LOSS_WEIGHTS, instance_loss, instance_target_tensors
 from seglab.io import ensure_folder, remove_stale_temp_files
 from seglab.models.panoptic_deeplab import create_instance_model
 
@@ -207,7 +208,11 @@ def train_instance(
 
     steps_per_epoch = max(1, math.ceil(len(samples) / batch_size))
     dataset = NucleiCrops(
-        samples, crop_size=crop_size, sigma=sigma, length=steps_per_epoch * batch_size, seed=seed
+        samples,
+        crop_size=crop_size,
+        length=steps_per_epoch * batch_size,
+        seed=seed,
+        targets=functools.partial(instance_target_tensors, sigma=sigma),
     )
 
     def checkpoint() -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seglab.instances import _check_label_map
+from seglab.annotations.instances import check_label_map
 
 __all__ = ["aggregated_jaccard_index", "dsb_score", "DSB_IOU_THRESHOLDS"]
 
@@ -44,8 +44,8 @@ def _overlaps(pred, target) -> tuple[np.ndarray, ...]:
         ``gt_area (G,)``, ``pred_area (P,)``, and for every overlapping pair of objects
         ``g``, ``p`` (0-based indices in increasing id order) and ``intersection``.
     """
-    pred = _check_label_map(pred, "pred")
-    target = _check_label_map(target, "target")
+    pred = check_label_map(pred, "pred")
+    target = check_label_map(target, "target")
     if pred.shape != target.shape:
         raise ValueError(f"pred shape {pred.shape} differs from target shape {target.shape}")
     gt_index, gt_area = _compact(target.reshape(-1))

@@ -29,12 +29,12 @@ The protocol, as COCOeval implements it:
   with GT, which equals COCO's "AP".
 
 Inputs are given per image, in a fixed image order (which decides ties across images): either
-:class:`~seglab.instances.Instances` or lists of records ``{"segmentation": RLE or "mask":
+:class:`~seglab.annotations.instances.Instances` or lists of records ``{"segmentation": RLE or "mask":
 (H, W) bool, "category_id", "score"}`` for predictions and ``{..., "iscrowd": 0/1, "area"}``
 for ground truth. :func:`mask_ap_coco` takes a COCO GT dict and a COCO results list instead.
 
 Example:
-    >>> from seglab.instances import Instances
+    >>> from seglab.annotations.instances import Instances
     >>> gt = Instances(np.pad(np.ones((1, 4, 4), bool), ((0, 0), (0, 4), (0, 4))))
     >>> result = mask_ap([gt], [gt])
     >>> [round(result[key], 6) for key in ("AP", "AP50", "APs", "APm")]  # no medium objects
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from seglab.instances import Instances
+from seglab.annotations.instances import Instances
 
 __all__ = [
     "COCO_IOU_THRESHOLDS",
@@ -241,7 +241,7 @@ class MaskAP:
         ValueError: if ``max_dets`` is not three increasing positive integers.
 
     Example:
-        >>> from seglab.instances import Instances
+        >>> from seglab.annotations.instances import Instances
         >>> metric = MaskAP()
         >>> square = np.zeros((1, 8, 8), bool)
         >>> square[0, 2:6, 2:6] = True
@@ -278,9 +278,9 @@ class MaskAP:
         """Match one image's predictions to its ground truth.
 
         Args:
-            pred: :class:`~seglab.instances.Instances` or a list of records with
+            pred: :class:`~seglab.annotations.instances.Instances` or a list of records with
                 ``segmentation`` (RLE) or ``mask``, ``category_id`` and ``score``.
-            target: :class:`~seglab.instances.Instances` or a list of records with
+            target: :class:`~seglab.annotations.instances.Instances` or a list of records with
                 ``segmentation`` or ``mask``, ``category_id``, optional ``iscrowd`` (0) and
                 ``area`` (the mask area).
 
@@ -437,7 +437,7 @@ def mask_ap(
     """COCO mask AP of a list of images (see the module docstring for the protocol).
 
     Args:
-        predictions: one entry per image: :class:`~seglab.instances.Instances` or a list of
+        predictions: one entry per image: :class:`~seglab.annotations.instances.Instances` or a list of
             ``{"segmentation" | "mask", "category_id", "score"}`` records.
         ground_truths: one entry per image, in the same order: Instances or a list of
             ``{"segmentation" | "mask", "category_id", "iscrowd", "area"}`` records.
@@ -451,7 +451,7 @@ def mask_ap(
         ValueError: if the two lists differ in length, or for a malformed record.
 
     Example:
-        >>> from seglab.instances import Instances
+        >>> from seglab.annotations.instances import Instances
         >>> masks = np.zeros((2, 8, 8), bool)
         >>> masks[0, :4], masks[1, 4:] = True, True
         >>> result = mask_ap([Instances(masks[:1], scores=[0.9])], [Instances(masks)])

@@ -6,7 +6,7 @@ CVPR 2020.
 
 The network predicts, at every pixel, (1) semantic class logits, (2) a class-agnostic heatmap
 of instance centres and (3) a 2-D offset ``(dy, dx)`` from the pixel to the centre of its
-instance. :func:`seglab.instance_grouping.group_instances` turns the three into an instance
+instance. :func:`seglab.instance.grouping.group_instances` turns the three into an instance
 label map: centres are the peaks of the heatmap, and each foreground pixel joins the centre
 closest to where its offset points.
 

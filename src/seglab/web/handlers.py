@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from seglab.classical import GrabCutState, grabcut, normalized_cut, refine_grabcut, slic
+from seglab.instance.draw import overlay_instances
 from seglab.viz import draw_boundaries, overlay_mask
-from seglab.viz_instances import overlay_instances
 from seglab.web.validate import (
     DEFAULT_MAX_MEGAPIXELS,
     GRABCUT_ITERS,
@@ -496,7 +496,7 @@ class ModelRunner:
 
 @dataclass
 class _InstanceModel:
-    """Hook for bottom-up instance models (:mod:`seglab.instance_grouping`)."""
+    """Hook for bottom-up instance models (:mod:`seglab.instance.grouping`)."""
 
     model: object
     grouping: dict
@@ -506,7 +506,7 @@ class _InstanceModel:
         from PIL import Image
 
         from seglab.annotations.coco_results import labels_to_results, write_coco_results
-        from seglab.instance_grouping import predict_instances
+        from seglab.instance.grouping import predict_instances
         from seglab.io import atomic_write_bytes
 
         result = predict_instances(self.model, image, device=self.device, **self.grouping)
@@ -539,7 +539,7 @@ def _load_model(path: Path | None, device: str, trust_checkpoint: bool = False):
     if path is not None:
         state = load_checkpoint(path, trust_checkpoint=trust_checkpoint)
         if state["task"] == "instance":
-            from seglab.instance_grouping import checkpoint_grouping
+            from seglab.instance.grouping import checkpoint_grouping
 
             model = model_from_checkpoint(state).to(device)
             return _InstanceModel(model, checkpoint_grouping(state), device)

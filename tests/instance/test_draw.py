@@ -13,7 +13,7 @@ from PIL import Image
 from skimage.color import rgb2hsv
 from skimage.segmentation import find_boundaries
 
-from seglab.viz_instances import instance_colors, overlay_instances, save_instances_overlay
+from seglab.instance.draw import instance_colors, overlay_instances, save_instances_overlay
 
 
 def test_fill_is_the_alpha_blend_of_the_instance_colour():
@@ -79,5 +79,5 @@ def test_errors():
 
 
 def test_docstring_examples():
-    results = doctest.testmod(importlib.import_module("seglab.viz_instances"))
+    results = doctest.testmod(importlib.import_module("seglab.instance.draw"))
     assert results.attempted > 0 and results.failed == 0

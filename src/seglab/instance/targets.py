@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seglab.instances import _check_label_map
+from seglab.annotations.instances import check_label_map
 
-__all__ = ["instance_targets", "instance_loss", "DEFAULT_LOSS_WEIGHTS"]
+__all__ = ["instance_targets", "instance_target_tensors", "instance_loss", "DEFAULT_LOSS_WEIGHTS"]
 
 DEFAULT_LOSS_WEIGHTS = {"semantic": 1.0, "center": 200.0, "offset": 0.01}
 
@@ -63,7 +63,7 @@ def instance_targets(
         - Input: ``(H, W)``
         - Output: ``center (H, W)``, ``offset (2, H, W)``, ``semantic (H, W)``
     """
-    labels = _check_label_map(labels)
+    labels = check_label_map(labels)
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
         raise ValueError(f"sigma must be a positive number, got {sigma!r}")
     height, width = labels.shape
@@ -113,6 +113,21 @@ def instance_targets(
         "semantic": semantic_mask.astype(np.int64),
         "centers": np.stack([cy, cx], axis=1),
     }
+
+
+def instance_target_tensors(labels: np.ndarray, *, sigma: float = 2.0) -> dict[str, torch.Tensor]:
+    """:func:`instance_targets` as tensors, the form a training batch needs.
+
+    Returns:
+        ``{"semantic": (H, W) int64, "center": (H, W) float, "offset": (2, H, W) float}``.
+
+    Example:
+        >>> labels = np.zeros((8, 8), np.int64); labels[2:5, 2:5] = 1
+        >>> sorted(instance_target_tensors(labels, sigma=1.0))
+        ['center', 'offset', 'semantic']
+    """
+    targets = instance_targets(labels, sigma=sigma)
+    return {key: torch.from_numpy(targets[key]) for key in ("semantic", "center", "offset")}
 
 
 def instance_loss(

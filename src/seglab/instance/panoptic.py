@@ -36,9 +36,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from seglab.annotations.instances import Instances, labels_to_instances
 from seglab.annotations.panoptic_format import make_segments_info
 from seglab.convert import labels_to_numpy
-from seglab.instances import Instances, labels_to_instances
 
 __all__ = ["fuse"]
 
@@ -58,8 +58,8 @@ def fuse(
 
     Args:
         semantic: ``(H, W)`` int class map (NumPy or torch).
-        instances: :class:`~seglab.instances.Instances` (masks may overlap; scores decide), or
-            an ``(H, W)`` instance label map (0 = none; every instance scores 1).
+        instances: :class:`~seglab.annotations.instances.Instances` (masks may overlap; scores
+            decide), or an ``(H, W)`` instance label map (0 = none; every instance scores 1).
         thing_classes: class ids of countable objects, taken from the instances.
         stuff_classes: class ids of amorphous regions, taken from ``semantic``.
         min_stuff_area: stuff segments with fewer pixels become void.

@@ -36,6 +36,8 @@ __all__ = [
     "labels_to_instances",
     "instances_to_labels",
     "mean_per_instance",
+    "check_label_map",
+    "values_per_id",
 ]
 
 
@@ -119,7 +121,7 @@ class Instances:
         return cls(np.zeros((0, height, width), bool))
 
 
-def _check_label_map(labels, name: str = "labels") -> np.ndarray:
+def check_label_map(labels, name: str = "labels") -> np.ndarray:
     labels = labels_to_numpy(labels)
     if labels.ndim != 2:
         raise ValueError(f"{name} must be an (H, W) label map, got shape {labels.shape}")
@@ -157,7 +159,7 @@ def labels_to_instances(
         >>> labels_to_instances(np.array([[0, 5], [5, 2]])).areas.tolist()
         [1, 2]
     """
-    labels = _check_label_map(labels)
+    labels = check_label_map(labels)
     ids = np.unique(labels)
     ids = ids[ids > 0]
     masks = np.zeros((len(ids), *labels.shape), bool)
@@ -170,12 +172,12 @@ def labels_to_instances(
             masks[k][box] = labels[box] == object_id
     return Instances(
         masks,
-        _per_id(category_ids, ids, "category_ids", np.int64),
-        _per_id(scores, ids, "scores", np.float64),
+        values_per_id(category_ids, ids, "category_ids", np.int64),
+        values_per_id(scores, ids, "scores", np.float64),
     )
 
 
-def _per_id(values, ids: np.ndarray, name: str, dtype) -> np.ndarray:
+def values_per_id(values, ids: np.ndarray, name: str, dtype) -> np.ndarray:
     """Look up one value per instance id from a scalar, a mapping or an id-indexed array."""
     if isinstance(values, Mapping):
         missing = [int(i) for i in ids if int(i) not in values]
@@ -240,7 +242,7 @@ def mean_per_instance(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
         >>> mean_per_instance(np.array([[1, 1, 2]]), np.array([[0.2, 0.4, 1.0]])).tolist()
         [0.30000000000000004, 1.0]
     """
-    labels = _check_label_map(labels)
+    labels = check_label_map(labels)
     values = np.asarray(values, dtype=np.float64)
     if values.shape != labels.shape:
         raise ValueError(f"values shape {values.shape} differs from labels shape {labels.shape}")

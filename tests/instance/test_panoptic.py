@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from seglab.instances import Instances
+from seglab.annotations.instances import Instances
+from seglab.instance.panoptic import fuse
 from seglab.metrics import panoptic_quality
-from seglab.panoptic import fuse
 
 SKY, ROAD, CAR, PERSON = 0, 1, 2, 3
 CATEGORIES = {SKY: 0, ROAD: 0, CAR: 1, PERSON: 1}
@@ -175,5 +175,5 @@ def test_errors():
 
 
 def test_docstring_examples():
-    results = doctest.testmod(importlib.import_module("seglab.panoptic"))
+    results = doctest.testmod(importlib.import_module("seglab.instance.panoptic"))
     assert results.attempted > 0 and results.failed == 0

@@ -10,10 +10,11 @@ at once (the paper's default for softmax), and so it optimises the score that
 :class:`~seglab.metrics.ConfusionMatrix` reports rather than a pixel-wise proxy.
 
 * :func:`lovasz_softmax` / :class:`LovaszSoftmaxLoss`: the loss alone.
-* :func:`ce_lovasz_loss` / :class:`CELovaszLoss`: cross-entropy + Lovász, the usual pairing
-  (CE shapes the probabilities, Lovász the overlap).
+* Cross-entropy + Lovász, the usual pairing (CE shapes the probabilities, Lovász the overlap),
+  lives in :mod:`seglab.losses.combined`: :func:`~seglab.losses.combined.ce_lovasz_loss` /
+  :class:`~seglab.losses.combined.CELovaszLoss`.
 
-Void pixels (``ignore_index``) count nowhere, as in :mod:`seglab.losses`.
+Void pixels (``ignore_index``) count nowhere, as in every loss of :mod:`seglab.losses`.
 """
 
 from __future__ import annotations
@@ -23,18 +24,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from seglab.losses import _check_choice, _check_index_target, _per_class, cross_entropy
+from seglab._checks import IGNORE_INDEX, check_choice
+from seglab.losses._common import _check_index_target, _per_class
 
-__all__ = ["lovasz_softmax", "ce_lovasz_loss", "LovaszSoftmaxLoss", "CELovaszLoss"]
+__all__ = ["lovasz_softmax", "LovaszSoftmaxLoss"]
 
 CLASS_CHOICES = ("present", "all")
-
-
-def _check_term_weights(ce_weight: float, lovasz_weight: float) -> None:
-    if ce_weight < 0 or lovasz_weight < 0:
-        raise ValueError(
-            f"ce_weight and lovasz_weight must be >= 0, got {ce_weight} and {lovasz_weight}"
-        )
 
 
 def _lovasz_weights(truth_sorted: torch.Tensor) -> torch.Tensor:
@@ -60,7 +55,7 @@ def lovasz_softmax(
     logits: torch.Tensor,
     target: torch.Tensor,
     *,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
     classes: str = "present",
     weight: torch.Tensor | Sequence[float] | None = None,
 ) -> torch.Tensor:
@@ -94,7 +89,7 @@ def lovasz_softmax(
         >>> lovasz_softmax(logits, torch.tensor([[[0, 1]]])).item() < 1e-3
         True
     """
-    _check_choice(classes, CLASS_CHOICES, "classes")
+    check_choice("classes", classes, CLASS_CHOICES)
     valid = _check_index_target(logits, target, ignore_index)
     num_classes = logits.shape[1]
     class_weight = _per_class(weight, num_classes, "weight", logits)
@@ -124,36 +119,6 @@ def lovasz_softmax(
     return (stacked * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
-def ce_lovasz_loss(
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    *,
-    ce_weight: float = 1.0,
-    lovasz_weight: float = 1.0,
-    weight: torch.Tensor | Sequence[float] | None = None,
-    ignore_index: int | None = 255,
-) -> torch.Tensor:
-    """``ce_weight * CE + lovasz_weight * Lovász-Softmax``, both with the same void pixels.
-
-    Raises:
-        ValueError: for negative term weights and every error of the two terms.
-
-    Shape:
-        - logits: :math:`(N, K, H, W)`
-        - target: :math:`(N, H, W)`
-        - output: scalar
-
-    Example:
-        >>> logits, target = torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long)
-        >>> round(ce_lovasz_loss(logits, target).item(), 4)  # log 2 + mean error 0.5
-        1.1931
-    """
-    _check_term_weights(ce_weight, lovasz_weight)
-    ce = cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
-    lovasz = lovasz_softmax(logits, target, ignore_index=ignore_index, weight=weight)
-    return ce_weight * ce + lovasz_weight * lovasz
-
-
 class LovaszSoftmaxLoss(nn.Module):
     """Module form of :func:`lovasz_softmax`.
 
@@ -161,6 +126,11 @@ class LovaszSoftmaxLoss(nn.Module):
         - logits: :math:`(N, K, H, W)`
         - target: :math:`(N, H, W)`
         - output: scalar
+
+    Example:
+        >>> criterion = LovaszSoftmaxLoss(classes="all")
+        >>> criterion(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long)).shape
+        torch.Size([])
     """
 
     weight: torch.Tensor | None
@@ -168,12 +138,12 @@ class LovaszSoftmaxLoss(nn.Module):
     def __init__(
         self,
         *,
-        ignore_index: int | None = 255,
+        ignore_index: int | None = IGNORE_INDEX,
         classes: str = "present",
         weight: torch.Tensor | Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        _check_choice(classes, CLASS_CHOICES, "classes")
+        check_choice("classes", classes, CLASS_CHOICES)
         self.register_buffer(
             "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         )
@@ -183,43 +153,4 @@ class LovaszSoftmaxLoss(nn.Module):
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return lovasz_softmax(
             logits, target, ignore_index=self.ignore_index, classes=self.classes, weight=self.weight
-        )
-
-
-class CELovaszLoss(nn.Module):
-    """Module form of :func:`ce_lovasz_loss`.
-
-    Shape:
-        - logits: :math:`(N, K, H, W)`
-        - target: :math:`(N, H, W)`
-        - output: scalar
-    """
-
-    weight: torch.Tensor | None
-
-    def __init__(
-        self,
-        *,
-        ce_weight: float = 1.0,
-        lovasz_weight: float = 1.0,
-        weight: torch.Tensor | Sequence[float] | None = None,
-        ignore_index: int | None = 255,
-    ) -> None:
-        super().__init__()
-        _check_term_weights(ce_weight, lovasz_weight)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.ce_weight = ce_weight
-        self.lovasz_weight = lovasz_weight
-        self.ignore_index = ignore_index
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ce_lovasz_loss(
-            logits,
-            target,
-            ce_weight=self.ce_weight,
-            lovasz_weight=self.lovasz_weight,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
         )

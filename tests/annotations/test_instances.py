@@ -10,7 +10,7 @@ import pytest
 import torch
 from skimage.measure import regionprops
 
-from seglab.instances import (
+from seglab.annotations.instances import (
     Instances,
     instances_to_labels,
     labels_to_instances,
@@ -111,5 +111,5 @@ def test_errors():
 
 
 def test_docstring_examples():
-    results = doctest.testmod(importlib.import_module("seglab.instances"))
+    results = doctest.testmod(importlib.import_module("seglab.annotations.instances"))
     assert results.attempted > 0 and results.failed == 0

@@ -1,22 +1,20 @@
-"""Centre NMS and pixel grouping on hand-made cases; prediction files and the CLI command."""
+"""Centre NMS and pixel grouping on hand-made cases; one-image prediction, checkpoint settings."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from seglab.checkpoint import save_checkpoint
-from seglab.instance_grouping import (
+from seglab.instance.grouping import (
+    GROUPING_SETTINGS,
+    checkpoint_grouping,
     find_centers,
     group_instances,
-    predict_instance_files,
     predict_instances,
 )
-from seglab.instance_targets import instance_targets
+from seglab.instance.targets import instance_targets
 from seglab.models.panoptic_deeplab import PanopticDeepLab
 
 
@@ -120,6 +118,20 @@ def test_errors():
         find_centers(heat, top_k=0)
 
 
+def test_checkpoint_grouping_reads_and_checks_settings():
+    settings = {"threshold": 0.2, "nms_kernel": 3, "top_k": None, "min_area": 4}
+    assert checkpoint_grouping({"grouping": settings}) == settings
+    assert checkpoint_grouping({"grouping": None}) == {} == checkpoint_grouping({})
+    assert set(GROUPING_SETTINGS) <= set(group_instances.__code__.co_varnames)
+    with pytest.raises(ValueError, match="the checkpoint's grouping must be a dict"):
+        checkpoint_grouping({"grouping": [1]})
+    with pytest.raises(ValueError, match="unknown grouping setting 'sigma'.*valid settings: thr"):
+        checkpoint_grouping({"grouping": {"sigma": 1.0}})
+    for bad in (float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="grouping setting threshold must be a finite"):
+            checkpoint_grouping({"grouping": {"threshold": bad}})
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
     torch.manual_seed(0)
@@ -137,60 +149,6 @@ def tiny_checkpoint(tmp_path):
         },
     )
     return path
-
-
-def test_predict_instance_files_and_cli(tmp_path, tiny_checkpoint):
-    rng = np.random.default_rng(0)
-    images = tmp_path / "images"
-    images.mkdir()
-    for name in ("a", "b"):
-        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(
-            images / f"{name}.png"
-        )
-    (images / "broken.png").write_bytes(b"not a png")
-    summary = predict_instance_files(
-        [images], tmp_path / "out", checkpoint=tiny_checkpoint, progress=False
-    )
-    assert [p.name for p in summary.written] == ["a_instances.png", "b_instances.png"]
-    assert [p.name for p, _ in summary.failed] == ["broken.png"]
-    label_png = Image.open(tmp_path / "out" / "a_instances.png")
-    assert label_png.mode.startswith("I;16") and label_png.size == (30, 20)
-    labels = np.asarray(label_png)
-    assert labels.max() >= 1 and (tmp_path / "out" / "a_overlay.png").is_file()
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert len(results) == summary.num_instances > 0
-    assert {r["image_id"] for r in results} <= {0, 1} and results[0]["category_id"] == 1
-    names = json.loads((tmp_path / "out" / "images.json").read_text())
-    assert names["0"].endswith("a.png") and names["1"].endswith("b.png")
-
-    from seglab.cli import main
-
-    code = main(
-        [
-            "instance",
-            str(images / "a.png"),
-            "--checkpoint",
-            str(tiny_checkpoint),
-            "--out",
-            str(tmp_path / "cli"),
-            "--quiet",
-        ]
-    )
-    assert code == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "cli" / "a_instances.png")), labels)
-    assert (
-        main(
-            [
-                "instance",
-                str(images / "a.png"),
-                "--checkpoint",
-                str(tmp_path / "none.pt"),
-                "--out",
-                str(tmp_path),
-            ]
-        )
-        == 2
-    )
 
 
 def test_predict_instances_matches_manual_grouping(tiny_checkpoint):

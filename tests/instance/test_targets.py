@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seglab.instance_targets import DEFAULT_LOSS_WEIGHTS, instance_loss, instance_targets
+from seglab.instance.targets import DEFAULT_LOSS_WEIGHTS, instance_loss, instance_targets
 
 
 def brute_force_targets(labels: np.ndarray, sigma: float):

@@ -15,8 +15,10 @@ Following Cheng et al., CVPR 2020 (section 3.3):
 Instances that end up with fewer than ``min_area`` pixels are dropped. Instance ids are
 ``1..M`` in decreasing centre-heatmap order.
 
-:func:`predict_instances` runs a model on an image and groups; :func:`predict_instance_files`
-writes label maps, overlays and a COCO results file for a list of image files.
+:func:`predict_instances` runs a model on an image and groups; :func:`checkpoint_grouping`
+reads the grouping settings stored in an instance checkpoint. Writing label maps, overlays and
+a COCO results file for a list of image files is the engine's job
+(:func:`seglab.engine.instance_predict.predict_instance_files`).
 
 Example:
     >>> center = torch.zeros(5, 8)
@@ -30,29 +32,21 @@ Example:
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 __all__ = [
+    "GROUPING_SETTINGS",
     "InstanceGrouping",
+    "checkpoint_grouping",
     "find_centers",
     "group_instances",
     "predict_instances",
-    "predict_instance_files",
-    "InstancePredictionSummary",
 ]
-
-INSTANCES_SUFFIX = "_instances.png"
 
 
 @dataclass
@@ -238,6 +232,8 @@ def predict_instances(
         - Input: ``(H, W, 3)``
         - Output: ``labels (H, W)``
     """
+    # Imported here: seglab.data.dsb2018 imports seglab.instance.targets to build its training
+    # targets, so a module-level import would be circular.
     from seglab.data.dsb2018 import normalize_image
 
     model.eval()
@@ -258,6 +254,12 @@ def checkpoint_grouping(checkpoint: dict) -> dict:
     Raises:
         ValueError: for an entry that is not a dict, an unknown setting, or a value that is
             not a finite number (``top_k`` may be None).
+
+    Example:
+        >>> checkpoint_grouping({"grouping": {"threshold": 0.2, "top_k": None}})
+        {'threshold': 0.2, 'top_k': None}
+        >>> checkpoint_grouping({})
+        {}
     """
     grouping = checkpoint.get("grouping") or {}
     if not isinstance(grouping, dict):
@@ -272,114 +274,3 @@ def checkpoint_grouping(checkpoint: dict) -> dict:
         if not (number and math.isfinite(value) or (key == "top_k" and value is None)):
             raise ValueError(f"grouping setting {key} must be a finite number, got {value!r}")
     return dict(grouping)
-
-
-@dataclass
-class InstancePredictionSummary:
-    """What :func:`predict_instance_files` wrote."""
-
-    written: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    results_path: Path | None = None
-    num_instances: int = 0
-    skipped_outputs: list[Path] = field(default_factory=list)
-
-
-def predict_instance_files(
-    inputs: Iterable[str | os.PathLike],
-    out: str | os.PathLike,
-    *,
-    checkpoint: str | os.PathLike | None = None,
-    overlay: bool = True,
-    device: str = "cpu",
-    progress: bool = True,
-    trust_checkpoint: bool = False,
-) -> InstancePredictionSummary:
-    """Predict instances for image files or folders and write the results.
-
-    For each image ``NAME``: ``OUT/NAME_instances.png`` (uint16 label map, 0 = background),
-    ``OUT/NAME_overlay.png`` (with ``overlay``); for all of them ``OUT/results.json``, a COCO
-    results list (``image_id`` = the image's position in the input list, folders expanded in
-    sorted order; category 1 =
-    nucleus) and ``OUT/images.json`` mapping those ids to file names. Images in a folder keep
-    their sub-folder below ``OUT``, as in :func:`~seglab.engine.predict.plan_outputs`, and
-    earlier outputs in ``OUT`` are never read back as inputs. The grouping settings are the
-    ones stored in the checkpoint (``grouping``), else the defaults. ``trust_checkpoint``
-    also loads a checkpoint that is not plain data (:mod:`seglab.checkpoint`).
-
-    Raises:
-        FileNotFoundError: if the checkpoint does not exist, or the inputs hold no image.
-        ValueError: if the checkpoint is not an instance model, or two inputs would write the
-            same outputs.
-    """
-    from PIL import Image
-
-    from seglab.annotations.coco_results import labels_to_results, write_coco_results
-    from seglab.checkpoint import load_checkpoint
-    from seglab.engine.predict import IMAGE_EXTENSIONS, OVERLAY_SUFFIX, iter_sources
-    from seglab.io import atomic_write_bytes, ensure_folder, read_image, remove_stale_temp_files
-    from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
-    from seglab.pretrained import default_instance_checkpoint
-    from seglab.viz_instances import save_instances_overlay
-
-    state = load_checkpoint(
-        checkpoint if checkpoint is not None else default_instance_checkpoint(),
-        trust_checkpoint=trust_checkpoint,
-    )
-    model = instance_model_from_checkpoint(state).to(device)
-    grouping = checkpoint_grouping(state)
-    out = Path(out)
-    summary = InstancePredictionSummary()
-    inputs = list(inputs)
-    sources = list(
-        iter_sources(
-            inputs,
-            out_dir=out,
-            output_suffixes=(INSTANCES_SUFFIX, OVERLAY_SUFFIX),
-            skipped=summary.skipped_outputs,
-        )
-    )
-    if not sources:
-        raise FileNotFoundError(
-            f"no images in {', '.join(map(str, inputs)) or '(no inputs)'} "
-            f"(image extensions: {', '.join(IMAGE_EXTENSIONS)})"
-        )
-    owners: dict[Path, Path] = {}
-    for stem, path in sources:
-        if stem in owners:
-            raise ValueError(
-                f"{owners[stem]} and {path} would both write {out / stem}{INSTANCES_SUFFIX}: "
-                "rename one, or predict them into different --out folders"
-            )
-        owners[stem] = path
-    ensure_folder(out)
-    remove_stale_temp_files(out)
-    results, names = [], {}
-    bar = tqdm(sources, desc="instances", disable=not progress)
-    for image_id, (stem, path) in enumerate(bar):
-        try:
-            image = read_image(path)
-        except (ValueError, OSError) as error:
-            summary.failed.append((path, str(error)))
-            continue
-        result = predict_instances(model, image, device=device, **grouping)
-        labels = result.labels.numpy()
-        if len(result) > np.iinfo(np.uint16).max:
-            summary.failed.append((path, f"{len(result)} instances do not fit a 16-bit PNG"))
-            continue
-        # Always 16-bit, whatever the count, so that every output reads back the same way.
-        buffer = io.BytesIO()
-        Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG")
-        target = out / stem.parent / f"{stem.name}{INSTANCES_SUFFIX}"
-        atomic_write_bytes(target, buffer.getvalue())
-        if overlay:
-            save_instances_overlay(target.with_name(f"{stem.name}{OVERLAY_SUFFIX}"), image, labels)
-        scores = np.concatenate([[0.0], result.scores.numpy()])  # indexed by instance id
-        results += labels_to_results(labels, image_id, scores=scores)
-        names[image_id] = str(path)
-        summary.written.append(target)
-        summary.num_instances += len(result)
-    summary.results_path = out / "results.json"
-    write_coco_results(summary.results_path, results)
-    atomic_write_bytes(out / "images.json", json.dumps(names, indent=1).encode("utf-8"))
-    return summary

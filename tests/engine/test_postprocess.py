@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.measure import label as skimage_label
 
-from seglab.postprocess import clean_labels, clean_multilabel, fill_holes, largest_component
+from seglab.engine.postprocess import clean_labels, clean_multilabel, fill_holes, largest_component
 
 
 def _largest_by_skimage(mask: np.ndarray) -> np.ndarray:
