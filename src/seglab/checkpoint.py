@@ -34,17 +34,21 @@ import re
 import warnings
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from seglab._checks import IGNORE_INDEX
 from seglab.io import atomic_write_bytes
 from seglab.limits import MAX_CLASSES, check_network_size
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "Checkpoint",
+    "Preprocess",
     "TASKS",
     "UnsafeCheckpointError",
     "save_checkpoint",
@@ -102,13 +106,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def save_checkpoint(path: str | os.PathLike, checkpoint: dict[str, Any]) -> None:
-    """Save a checkpoint dict atomically, as plain data (see the module's Safety note).
+def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint | dict[str, Any]) -> None:
+    """Save a :class:`Checkpoint` (or its dict form) atomically, as plain data (see the
+    module's Safety note).
 
     Raises:
         ValueError: if a required key (``model``, ``state_dict``, ``class_names``, ``task``) is
             missing, so that a file that cannot rebuild its model is never written.
     """
+    if isinstance(checkpoint, Checkpoint):
+        checkpoint = checkpoint.to_dict()
     checkpoint = {"format": CHECKPOINT_FORMAT, **checkpoint}
     missing = [key for key in _REQUIRED_KEYS if key not in checkpoint]
     if missing:
@@ -130,14 +137,17 @@ def load_checkpoint(
     map_location: str | torch.device = "cpu",
     *,
     trust_checkpoint: bool = False,
-) -> dict:
-    """Load and validate a checkpoint written by :func:`save_checkpoint`.
+) -> Checkpoint:
+    """Load and validate a checkpoint written by :func:`save_checkpoint`, once.
 
     Args:
         path: the ``.pt`` file.
         map_location: where tensors go, as for :func:`torch.load`.
         trust_checkpoint: also accept files that need full unpickling (they can run code on
             load). Only for files from a source you trust.
+
+    Returns:
+        A :class:`Checkpoint` (which also reads like the file's dict: ``ckpt["class_names"]``).
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -148,8 +158,9 @@ def load_checkpoint(
 
     Example:
         >>> from seglab.pretrained import default_checkpoint
-        >>> load_checkpoint(default_checkpoint())["class_names"]
-        ['background', 'pet']
+        >>> ckpt = load_checkpoint(default_checkpoint())
+        >>> ckpt.class_names, ckpt.preprocess.size
+        (['background', 'pet'], (128, 128))
     """
     path = Path(path)
     if not path.is_file():
@@ -171,8 +182,7 @@ def load_checkpoint(
         checkpoint = _load_trusted(path, map_location)
     except Exception as error:  # torch raises many types for a corrupt file
         raise ValueError(f"cannot read checkpoint {path}: {error}") from error
-    validate_checkpoint(checkpoint, path)
-    return checkpoint
+    return Checkpoint.from_dict(checkpoint, path)
 
 
 def _is_pickle(path: Path) -> bool:
@@ -285,7 +295,156 @@ def check_preprocess(preprocess: Any, source: str | os.PathLike = "checkpoint") 
             )
 
 
-def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
+@dataclass(frozen=True)
+class Preprocess:
+    """How an image becomes the network's input, as training did it.
+
+    Two kinds: semantic models resize to ``size`` and normalise with ``mean``/``std`` (or
+    nothing); instance models normalise each image by its own statistics
+    (``normalize="per_image"``) and pad it to a multiple of ``pad_multiple``.
+
+    Example:
+        >>> Preprocess.from_dict({"size": [128, 96], "mean": None, "std": None}).size
+        (128, 96)
+    """
+
+    size: tuple[int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    normalize: str | None = None
+    pad_multiple: int | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict | None, source: str | os.PathLike = "checkpoint") -> Preprocess:
+        """Read and check a checkpoint's ``preprocess`` entry (None: nothing recorded).
+
+        Raises:
+            ValueError: see :func:`check_preprocess`.
+        """
+        if values is None:
+            return cls()
+        check_preprocess(values, source)
+        size, mean, std = values.get("size"), values.get("mean"), values.get("std")
+        return cls(
+            size=tuple(size) if size is not None else None,
+            mean=tuple(mean) if mean is not None else None,
+            std=tuple(std) if std is not None else None,
+            normalize=values.get("normalize"),
+            pad_multiple=values.get("pad_multiple"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as stored: ``size``/``mean``/``std`` for a semantic model (mean and std
+        may be None), ``normalize``/``pad_multiple`` for an instance model."""
+        stored: dict[str, Any] = {}
+        if self.size is not None:
+            stored = {
+                "size": list(self.size),
+                "mean": None if self.mean is None else list(self.mean),
+                "std": None if self.std is None else list(self.std),
+            }
+        for key in ("normalize", "pad_multiple"):
+            if getattr(self, key) is not None:
+                stored[key] = getattr(self, key)
+        return stored
+
+
+# The fields of a Checkpoint; every other key of the file is kept in ``extra``.
+_FIELDS = ("format", "model", "state_dict", "class_names", "task", "ignore_index")
+
+
+@dataclass
+class Checkpoint(Mapping):
+    """A checkpoint, read and validated once: the model, its weights, its classes, and how to
+    prepare its input.
+
+    It also reads like the dict stored in the file (``ckpt["class_names"]``, ``ckpt.get(
+    "epoch")``), so that code written for earlier seglab versions keeps working; new code uses
+    the attributes.
+
+    Attributes:
+        model: ``{"name": ..., **constructor arguments}``.
+        state_dict: the model weights.
+        class_names: one name per output.
+        task: ``multiclass``, ``multilabel`` or ``instance``.
+        ignore_index: the void label of its training masks (None: none).
+        preprocess: see :class:`Preprocess`.
+        train_args: the settings of the run that wrote it (``{}`` if unknown).
+        extra: every other entry (``epoch``, ``optimizer``, ``history``, ``ema``, ``soup``,
+            ``grouping``, ...).
+        format: the file format version.
+    """
+
+    model: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    class_names: list[str]
+    task: str
+    ignore_index: int | None = IGNORE_INDEX
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    train_args: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: int = CHECKPOINT_FORMAT
+
+    @classmethod
+    def from_dict(cls, values: Any, source: str | os.PathLike = "checkpoint") -> Checkpoint:
+        """Validate a checkpoint dict (:func:`validate_checkpoint`) and type it.
+
+        Raises:
+            ValueError: naming ``source`` and the first bad field.
+        """
+        validate_checkpoint(values, source)
+        train_args = values.get("train_args") or {}
+        if not isinstance(train_args, dict):
+            raise ValueError(f"{source}: train_args must be a dict")
+        known = (*_FIELDS, "preprocess", "train_args")
+        return cls(
+            model=dict(values["model"]),
+            state_dict=values["state_dict"],
+            class_names=list(values["class_names"]),
+            task=values["task"],
+            # Files from before ignore_index was stored were trained with the default.
+            ignore_index=values.get("ignore_index", IGNORE_INDEX),
+            preprocess=Preprocess.from_dict(values.get("preprocess"), source),
+            train_args=train_args,
+            extra={key: value for key, value in values.items() if key not in known},
+            format=values["format"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict that :func:`save_checkpoint` stores."""
+        return {
+            "format": self.format,
+            "model": self.model,
+            "state_dict": self.state_dict,
+            "class_names": self.class_names,
+            "task": self.task,
+            "ignore_index": self.ignore_index,
+            "preprocess": self.preprocess.to_dict(),
+            "train_args": self.train_args,
+            **self.extra,
+        }
+
+    @property
+    def num_classes(self) -> int:
+        """The number of outputs, one per class name."""
+        return len(self.class_names)
+
+    def build_model(self) -> torch.nn.Module:
+        """:func:`model_from_checkpoint` of this checkpoint."""
+        return model_from_checkpoint(self)
+
+    # The read-only dict view, for code written against the file's dict.
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self):
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+def model_from_checkpoint(checkpoint: Checkpoint | dict) -> torch.nn.Module:
     """Rebuild the model described by a checkpoint and load its weights (eval mode).
 
     Semantic checkpoints build a model of :func:`~seglab.models.create_model`; ``instance``
@@ -298,15 +457,17 @@ def model_from_checkpoint(checkpoint: dict) -> torch.nn.Module:
     from seglab.models import create_model
     from seglab.models.panoptic_deeplab import create_instance_model
 
-    factory = create_instance_model if checkpoint["task"] == "instance" else create_model
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = Checkpoint.from_dict({"format": CHECKPOINT_FORMAT, **checkpoint})
+    factory = create_instance_model if checkpoint.task == "instance" else create_model
     model = _build(factory, checkpoint)
     check_class_count(checkpoint, model)
     return model
 
 
-def _build(factory, checkpoint: dict) -> torch.nn.Module:
-    """``factory(**checkpoint["model"])`` with its weights loaded; errors become ValueErrors."""
-    arguments = checkpoint["model"]
+def _build(factory, checkpoint: Checkpoint) -> torch.nn.Module:
+    """``factory(**checkpoint.model)`` with its weights loaded; errors become ValueErrors."""
+    arguments = checkpoint.model
     try:
         model = factory(**arguments)
     except (TypeError, ValueError) as error:
@@ -314,7 +475,7 @@ def _build(factory, checkpoint: dict) -> torch.nn.Module:
             f"the checkpoint's model {arguments!r:.200} cannot be built: {error}"
         ) from None
     try:
-        model.load_state_dict(checkpoint["state_dict"])
+        model.load_state_dict(checkpoint.state_dict)
     except RuntimeError as error:
         raise ValueError(
             f"the checkpoint's weights do not fit its model {arguments['name']!r}: "
@@ -323,14 +484,14 @@ def _build(factory, checkpoint: dict) -> torch.nn.Module:
     return model.eval()
 
 
-def check_class_count(checkpoint: dict, model: torch.nn.Module) -> None:
+def check_class_count(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
     """The class names must name every output of the model, no more and no fewer.
 
     Raises:
         ValueError: if they do not.
     """
     outputs = getattr(model, "config", {}).get("num_classes")
-    names = checkpoint["class_names"]
+    names = checkpoint.class_names
     if outputs is not None and outputs != len(names):
         raise ValueError(
             f"the checkpoint names {len(names)} classes ({', '.join(names)}) for a model with "

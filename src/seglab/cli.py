@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seglab.engine.config import LOSSES
+from seglab.limits import DEFAULT_IMG_SIZE
 
 __all__ = ["main", "build_parser"]
 
@@ -421,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Oxford-IIIT Pet labels: binary, binary_ignore, trimap, pet_head",
     )
     train.add_argument("--num-classes", type=int, default=None, help="classes of a folder dataset")
-    train.add_argument("--img-size", type=int, default=128)
+    train.add_argument("--img-size", type=int, default=DEFAULT_IMG_SIZE)
     train.add_argument(
         "--batch-size", type=int, default=16, help="global batch (split over torchrun processes)"
     )

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from seglab.io import atomic_write_bytes
-from seglab.limits import check_network_size
+from seglab.limits import DEFAULT_IMG_SIZE, check_network_size
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -60,7 +60,6 @@ DEFAULT_OPSET = 17
 # 13 is the first opset with Resize/Pad/Slice as the graph needs them and ScatterElements with
 # dynamic shapes; 20 is the newest the TorchScript exporter writes.
 OPSET_RANGE = (13, 20)
-_DEFAULT_INPUT_SIZE = (128, 128)
 _JSON_KEYS = ("model_config", "class_names", "input_size", "mean", "std")
 
 
@@ -83,7 +82,7 @@ def _resolve_source(
     trust_checkpoint: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model and its metadata (class names, task, preprocess) from any accepted source."""
-    from seglab.checkpoint import load_checkpoint, model_from_checkpoint
+    from seglab.checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint
 
     if source is None:
         from seglab.pretrained import default_checkpoint
@@ -92,13 +91,14 @@ def _resolve_source(
     if isinstance(source, (str, os.PathLike)):
         source = load_checkpoint(source, trust_checkpoint=trust_checkpoint)
     if isinstance(source, dict):
-        model = model_from_checkpoint(source)
+        source = Checkpoint.from_dict({"format": CHECKPOINT_FORMAT, **source})
+    if isinstance(source, Checkpoint):
         info = {
-            "class_names": list(class_names or source["class_names"]),
-            "task": task or source["task"],
-            "preprocess": source.get("preprocess") or {},
+            "class_names": list(class_names or source.class_names),
+            "task": task or source.task,
+            "preprocess": source.preprocess.to_dict(),
         }
-        return model, info
+        return source.build_model(), info
     if isinstance(source, nn.Module):
         if not isinstance(getattr(source, "config", None), dict):
             raise TypeError(
@@ -179,7 +179,7 @@ def export_onnx(
     preprocess = info["preprocess"]
     training_size = preprocess.get("size")
     if input_size is None:
-        input_size = tuple(training_size or _DEFAULT_INPUT_SIZE)
+        input_size = tuple(training_size or (DEFAULT_IMG_SIZE, DEFAULT_IMG_SIZE))
     size = check_network_size(input_size, "input_size")
     if not dynamic and training_size and list(size) != list(training_size):
         # Predictors resize images to the training size; a static graph must take that size.

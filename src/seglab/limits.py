@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "DEFAULT_IMG_SIZE",
     "MAX_IMAGE_PIXELS",
     "MAX_NETWORK_SIDE",
     "MAX_CLASSES",
@@ -25,6 +26,10 @@ __all__ = [
 #: Largest image (height x width) read from a file or described by an annotation file:
 #: Pillow's decompression-bomb threshold (2 x ``PIL.Image.MAX_IMAGE_PIXELS``), about 179 MP.
 MAX_IMAGE_PIXELS = 178_956_970
+
+#: The square network size that training uses unless told otherwise (the notes' 128), and that
+#: a model without a recorded size is run at.
+DEFAULT_IMG_SIZE = 128
 
 #: Largest side of a network input (``--img-size``, a checkpoint's ``preprocess.size``, ONNX
 #: ``input_size``, ``export --input-size``): a 16-image batch of 4096² RGB floats is 3 GB.

@@ -59,7 +59,7 @@ def test_the_ema_weights_of_a_last_checkpoint_are_used(tmp_path):
     b = _checkpoint(tmp_path / "b.pt", 1)
     averaged_run = load_checkpoint(tmp_path / "b.pt")
     ema = {name: value + 1.0 if value.is_floating_point() else value for name, value in b.items()}
-    averaged_run["ema"] = {"state_dict": ema, "updates": 10, "decay": 0.99}
+    averaged_run.extra["ema"] = {"state_dict": ema, "updates": 10, "decay": 0.99}
     save_checkpoint(tmp_path / "last.pt", averaged_run)
     soup = average_checkpoints([tmp_path / "a.pt", tmp_path / "last.pt"])
     expected = (a["head.weight"] + b["head.weight"] + 1.0) / 2

@@ -135,7 +135,7 @@ def test_finished_evaluation_survives_an_unwritable_out(checkpoint, tmp_path, a_
         )
         Image.fromarray(np.eye(16, dtype=np.uint8)).save(data / "masks" / f"{index}.png")
     state = load_checkpoint(checkpoint)
-    state["train_args"] = {**state["train_args"], "data": str(data), "num_classes": 2}
+    state.train_args = {**state.train_args, "data": str(data), "num_classes": 2}
     save_checkpoint(checkpoint, state)
     code, out, err = _run(
         capsys, "evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--split", "all",

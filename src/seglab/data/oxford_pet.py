@@ -58,6 +58,7 @@ from torch.utils.data import Dataset
 
 from seglab.data.transforms import _size_pair, make_normalize, to_tensor_pair
 from seglab.io import read_image, read_mask
+from seglab.limits import DEFAULT_IMG_SIZE
 
 __all__ = [
     "OxfordPetDataset",
@@ -270,7 +271,7 @@ class OxfordPetDataset(Dataset):
         root: str | os.PathLike,
         split: str = "trainval",
         mode: str = "binary",
-        size: int | tuple[int, int] | None = 128,
+        size: int | tuple[int, int] | None = DEFAULT_IMG_SIZE,
         *,
         val_fraction: float = 0.1,
         seed: int = 0,

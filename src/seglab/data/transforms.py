@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from seglab.convert import image_to_tensor
+from seglab.limits import DEFAULT_IMG_SIZE
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -348,7 +349,7 @@ class RandomScaleCrop:
     def __init__(
         self,
         scale: tuple[float, float] = (0.5, 2.0),
-        size: int | Sequence[int] = 128,
+        size: int | Sequence[int] = DEFAULT_IMG_SIZE,
         *,
         ignore_index: int = 255,
         generator: torch.Generator | None = None,

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from seglab.limits import MAX_CLASSES, MAX_NETWORK_SIDE
+from seglab.limits import DEFAULT_IMG_SIZE, MAX_CLASSES, MAX_NETWORK_SIDE
 from seglab.losses.registry import TRAINING_LOSS_NAMES
 
 __all__ = [
@@ -140,7 +140,7 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     mode: str = "binary"
     num_classes: int | None = None
-    img_size: int = 128
+    img_size: int = DEFAULT_IMG_SIZE
     batch_size: int = 16
     epochs: int = 20
     loss: str = "ce"

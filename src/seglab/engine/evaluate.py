@@ -250,27 +250,27 @@ def evaluate_checkpoint(
     called as soon as the metrics exist, before ``metrics.json`` is written, so that a folder
     that cannot be written loses no finished evaluation.
     """
-    from seglab.checkpoint import load_checkpoint, model_from_checkpoint
+    from seglab.checkpoint import load_checkpoint
     from seglab.engine.config import TrainConfig
     from seglab.engine.datasets import build_split, make_val_loader
     from seglab.engine.device import resolve_device
 
     state = load_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
     config = TrainConfig.from_dict(
-        {**state["train_args"], "data": str(data), "batch_size": batch_size}
+        {**state.train_args, "data": str(data), "batch_size": batch_size}
     )
     if dataset is not None:
         config.dataset = dataset
     torch_device = resolve_device(device)
-    model = model_from_checkpoint(state).to(torch_device)
+    model = state.build_model().to(torch_device)
     split_data = build_split(config, split)
     loader = make_val_loader(split_data.dataset, config)
     metrics = evaluate_model(
         model,
         loader,
-        task=state["task"],
-        num_classes=len(state["class_names"]),
-        ignore_index=state.get("ignore_index", 255),
+        task=state.task,
+        num_classes=state.num_classes,
+        ignore_index=state.ignore_index,
         device=torch_device,
         progress=progress,
         tta=tta,
@@ -279,12 +279,12 @@ def evaluate_checkpoint(
         fill_holes=fill_holes,
     )
     if report is not None:
-        report(metrics, list(state["class_names"]))
+        report(metrics, list(state.class_names))
     if out is not None:
         write_metrics_json(
             Path(out) / "metrics.json",
             metrics,
-            class_names=state["class_names"],
+            class_names=state.class_names,
             split=split,
             checkpoint=str(checkpoint),
             images=len(split_data.dataset),

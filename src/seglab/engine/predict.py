@@ -26,12 +26,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from seglab._checks import channels_last
-from seglab.checkpoint import load_checkpoint, model_from_checkpoint
+from seglab.checkpoint import load_checkpoint
 from seglab.convert import image_to_tensor
 from seglab.engine.evaluate import tta_logits
 from seglab.engine.postprocess import clean_labels, clean_multilabel
 from seglab.io import read_image, remove_stale_temp_files, write_mask
-from seglab.limits import check_test_scales
+from seglab.limits import DEFAULT_IMG_SIZE, check_test_scales
 from seglab.pretrained import default_checkpoint
 
 __all__ = [
@@ -132,14 +132,12 @@ class Predictor:
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         state = load_checkpoint(self.checkpoint_path, trust_checkpoint=trust_checkpoint)
         self.device = resolve_device(device)
-        self.model = model_from_checkpoint(state).to(self.device)
-        self.class_names: list[str] = list(state["class_names"])
-        self.task: str = state["task"]
-        preprocess = state.get("preprocess") or {}
-        size = preprocess.get("size") or [128, 128]
-        self.size = (int(size[0]), int(size[1]))
-        self.mean = preprocess.get("mean")
-        self.std = preprocess.get("std")
+        self.model = state.build_model().to(self.device)
+        self.class_names: list[str] = list(state.class_names)
+        self.task: str = state.task
+        self.size = state.preprocess.size or (DEFAULT_IMG_SIZE, DEFAULT_IMG_SIZE)
+        self.mean = state.preprocess.mean
+        self.std = state.preprocess.std
         self._set_test_time_options(tta, scales, keep_largest, fill_holes)
 
     def _set_test_time_options(

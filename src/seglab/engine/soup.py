@@ -15,14 +15,14 @@ run validated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from seglab.checkpoint import load_checkpoint
+from seglab.checkpoint import Checkpoint, load_checkpoint
 
 __all__ = ["average_checkpoints"]
 
@@ -35,8 +35,8 @@ def average_checkpoints(
     *,
     weights: Sequence[float] | None = None,
     trust_checkpoint: bool = False,
-) -> dict[str, Any]:
-    """A checkpoint dict holding the (weighted) mean of the checkpoints' weights.
+) -> Checkpoint:
+    """A checkpoint holding the (weighted) mean of the checkpoints' weights.
 
     Args:
         paths: two or more checkpoints of one architecture, e.g. fine-tunes of one model.
@@ -74,24 +74,24 @@ def average_checkpoints(
     mix = [float(w) / total for w in weights]
     states = [load_checkpoint(path, trust_checkpoint=trust_checkpoint) for path in paths]
     for path, state in zip(paths, states, strict=True):
-        if "ema" in state:
-            ema = state["ema"]
+        if "ema" in state.extra:
+            ema = state.extra["ema"]
             if not isinstance(ema, dict) or not isinstance(ema.get("state_dict"), dict):
                 raise ValueError(f"{path}: its 'ema' entry holds no state_dict")
-            state["state_dict"] = ema["state_dict"]
+            state.state_dict = ema["state_dict"]
     first = states[0]
     for path, state in zip(paths[1:], states[1:], strict=True):
         for key in _SAME_KEYS:
-            if state.get(key) != first.get(key):
+            if getattr(state, key) != getattr(first, key):
                 raise ValueError(
-                    f"{path} differs from {paths[0]} in {key!r} ({state.get(key)!r} vs "
-                    f"{first.get(key)!r}): only checkpoints of one model can be averaged"
+                    f"{path} differs from {paths[0]} in {key!r} ({getattr(state, key)!r} vs "
+                    f"{getattr(first, key)!r}): only checkpoints of one model can be averaged"
                 )
-        if state["state_dict"].keys() != first["state_dict"].keys():
+        if state.state_dict.keys() != first.state_dict.keys():
             raise ValueError(f"{path} has other tensor names than {paths[0]}")
     averaged: dict[str, torch.Tensor] = {}
-    for name, reference in first["state_dict"].items():
-        tensors = [state["state_dict"][name] for state in states]
+    for name, reference in first.state_dict.items():
+        tensors = [state.state_dict[name] for state in states]
         for path, tensor in zip(paths, tensors, strict=True):
             if tensor.shape != reference.shape:
                 raise ValueError(
@@ -107,12 +107,8 @@ def average_checkpoints(
             averaged[name] = mean.to(reference.dtype)
         else:
             averaged[name] = reference.clone()
-    kept = {key: value for key, value in first.items() if key not in ("state_dict", "format")}
     # Training state (optimizer, history, EMA) belongs to one run, not to the soup.
-    for key in ("optimizer", "scaler", "history", "rng", "ema", "best_value", "best_metrics"):
-        kept.pop(key, None)
-    return {
-        **kept,
-        "state_dict": averaged,
-        "soup": {"checkpoints": [str(path) for path in paths], "weights": mix},
-    }
+    run_state = ("optimizer", "scaler", "history", "rng", "ema", "best_value", "best_metrics")
+    extra = {key: value for key, value in first.extra.items() if key not in run_state}
+    extra["soup"] = {"checkpoints": [str(path) for path in paths], "weights": mix}
+    return dataclasses.replace(first, state_dict=averaged, extra=extra)
