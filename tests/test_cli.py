@@ -177,25 +177,3 @@ def test_convert_png_masks_to_coco_and_back(tmp_path, capsys):
         == 2
     )
     assert "bad.json" in capsys.readouterr().err
-
-
-def test_train_passes_the_budget_clock_and_colour_options(monkeypatch, tmp_path):
-    import seglab.engine.train as train_module
-
-    seen = {}
-
-    def fake_train(config, **options):
-        seen["config"] = config
-        raise SystemExit(0)  # stop before any data is read
-
-    monkeypatch.setattr(train_module, "train", fake_train)
-    with pytest.raises(SystemExit):
-        main(["train", "--data", str(tmp_path), "--time-budget", "2", "--budget-clock", "cpu"])
-    assert seen["config"].budget_clock == "cpu" and seen["config"].time_budget == 2.0
-    assert (seen["config"].aug_hue, seen["config"].aug_gray) == (0.02, 0.0)
-    with pytest.raises(SystemExit):
-        main(["train", "--data", str(tmp_path), "--aug-hue", "0.5", "--aug-gray", "0.2"])
-    assert (seen["config"].aug_hue, seen["config"].aug_gray) == (0.5, 0.2)
-    with pytest.raises(SystemExit) as error:  # argparse: invalid choice
-        main(["train", "--data", str(tmp_path), "--budget-clock", "gpu"])
-    assert error.value.code == 2

@@ -2,4 +2,5 @@
 
 from seglab.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a tool (pytest's doctest collector) imports the module
+    raise SystemExit(main())

@@ -58,8 +58,8 @@ def record_writes_and_train() -> int:
     Run as ``torchrun ... ddp_helpers.py RECORD_DIR seglab-train-args...``; each rank appends
     the names of the writers it called to ``RECORD_DIR/rank<R>.txt``.
     """
+    import seglab.engine.loop as loop
     import seglab.engine.report as report
-    import seglab.engine.train as train_module
     from seglab.cli import main
 
     record_dir, args = Path(sys.argv[1]), sys.argv[2:]
@@ -73,8 +73,8 @@ def record_writes_and_train() -> int:
 
         return wrapper
 
-    train_module.save_checkpoint = recorded("checkpoint", train_module.save_checkpoint)
-    train_module._write_csv = recorded("csv", train_module._write_csv)
+    loop.save_checkpoint = recorded("checkpoint", loop.save_checkpoint)
+    loop._write_csv = recorded("csv", loop._write_csv)
     report.write_report = recorded("report", report.write_report)
     return main(["train", *args])
 

@@ -251,7 +251,7 @@ def test_time_budget_stops_inside_an_epoch(folder_dataset, tmp_path):
 def test_cpu_budget_clock_counts_process_cpu_time(folder_dataset, tmp_path, monkeypatch):
     # A CPU-time budget ignores wall time: a frozen process clock never spends the budget,
     # so all epochs run; each epoch logs the CPU seconds it trained.
-    monkeypatch.setattr("seglab.engine.train.time.process_time", lambda: 0.0)
+    monkeypatch.setattr("seglab.engine.loop.time.process_time", lambda: 0.0)
     config = _config(
         folder_dataset, tmp_path / "run", epochs=2, time_budget=1e-6, budget_clock="cpu"
     )

@@ -15,6 +15,7 @@ from PIL import Image
 
 import seglab.cli as cli
 from seglab.cli import main
+from seglab.commands import models as models_command
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -161,7 +162,7 @@ def _failing_handler(error: BaseException):
 
 
 def test_internal_errors_say_they_are_bugs(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_cmd_models", _failing_handler(KeyError("oops")))
+    monkeypatch.setattr(models_command, "run", _failing_handler(KeyError("oops")))
     code, _, err = _run(capsys, "models")
     assert code == 1
     assert err.strip() == (
@@ -171,7 +172,7 @@ def test_internal_errors_say_they_are_bugs(monkeypatch, capsys):
 
 
 def test_debug_shows_the_traceback(monkeypatch):
-    monkeypatch.setattr(cli, "_cmd_models", _failing_handler(ValueError("bad")))
+    monkeypatch.setattr(models_command, "run", _failing_handler(ValueError("bad")))
     with pytest.raises(ValueError, match="bad"):
         main(["--debug", "models"])
     with pytest.raises(ValueError, match="bad"):
@@ -182,7 +183,7 @@ def test_debug_shows_the_traceback(monkeypatch):
 
 
 def test_ctrl_c_is_one_line(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_cmd_models", _failing_handler(KeyboardInterrupt()))
+    monkeypatch.setattr(models_command, "run", _failing_handler(KeyboardInterrupt()))
     code, _, err = _run(capsys, "models")
     assert code == 130 and err.strip() == "seglab models: interrupted"
 

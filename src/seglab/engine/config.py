@@ -1,7 +1,9 @@
 """The settings of a training run: one dataclass, filled from CLI flags or from Python.
 
 There is no config framework: the fields below are the settings, and a checkpoint stores them
-as a plain dict so that a run can be resumed or reproduced from the file alone.
+as a plain dict so that a run can be resumed or reproduced from the file alone. The flags of
+``seglab train`` are generated from these fields: each field's metadata holds its help text
+(see :mod:`seglab.commands.train`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from seglab.engine.schedule import SCHEDULES
 from seglab.limits import DEFAULT_IMG_SIZE, MAX_CLASSES, MAX_NETWORK_SIDE
 from seglab.losses.registry import TRAINING_LOSS_NAMES
 
@@ -23,6 +26,9 @@ __all__ = [
     "AMP_MODES",
     "LOGGERS",
     "BUDGET_CLOCKS",
+    "CACHES",
+    "NORMALIZATIONS",
+    "SCHEDULES",
 ]
 
 DATASETS = ("oxford-pet", "folder")
@@ -34,6 +40,10 @@ DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 LOGGERS = ("tensorboard", "wandb")
 BUDGET_CLOCKS = ("wall", "cpu")
+# "none" decodes every epoch; a string, not None, so that it can be a CLI choice.
+CACHES = ("memory", "disk", "none")
+# None (not listed) keeps images in [0, 1].
+NORMALIZATIONS = ("imagenet",)
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -133,51 +143,215 @@ class TrainConfig:
         normalize: ``None`` (images in [0, 1]) or ``"imagenet"`` mean/std.
     """
 
-    data: str
-    dataset: str = "oxford-pet"
-    out: str = "runs/exp"
-    model: str = "unet"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    mode: str = "binary"
-    num_classes: int | None = None
-    img_size: int = DEFAULT_IMG_SIZE
-    batch_size: int = 16
-    epochs: int = 20
-    loss: str = "ce"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    clip_grad: float | None = 1.0
-    ema: float | None = None
-    class_weights: list[float] | None = None
-    device: str = "auto"
-    amp: str = "auto"
-    channels_last: bool = False
-    compile: bool = False
-    sync_bn: bool = False
-    seed: int = 0
-    split_seed: int = 0
-    deterministic: bool = False
-    val_fraction: float = 0.1
-    monitor: str = "miou"
-    patience: int | None = None
-    time_budget: float | None = None
-    budget_clock: str = "wall"
-    resume: bool = False
-    overwrite: bool = False
-    trust_checkpoint: bool = False
-    init_from: str | None = None
-    loggers: list[str] = field(default_factory=list)
-    num_workers: int = 0
-    cache: str = "memory"
-    augment: bool = True
-    aug_scale: tuple[float, float] = (0.75, 1.33)
-    aug_rotation: float = 10.0
-    aug_hue: float = 0.02
-    aug_gray: float = 0.0
-    copy_paste: float = 0.0
-    normalize: str | None = None
+    # Each field's metadata is its `seglab train` flag (seglab.commands.train generates the
+    # flags from it): "help", and only where the name and type do not say it already,
+    # "flags", "metavar", "choices", "action" or "none_value" (the flag value that means None).
+    data: str = field(metadata={"help": "dataset root folder"})
+    dataset: str = field(
+        default="oxford-pet",
+        metadata={
+            "help": "dataset layout: oxford-pet (the official one) or folder (images/ + masks/)",
+            "choices": DATASETS,
+        },
+    )
+    out: str = field(
+        default="runs/exp",
+        metadata={"help": "run folder for checkpoints, logs and plots (default: %(default)s)"},
+    )
+    model: str = field(default="unet", metadata={"help": "model name, see `seglab models`"})
+    model_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "extra model argument, e.g. width=0.5 (repeatable)",
+            "flags": ("--model-arg",),
+            "metavar": "KEY=VALUE",
+        },
+    )
+    mode: str = field(
+        default="binary",
+        metadata={
+            "help": "Oxford-IIIT Pet labels: binary, binary_ignore, trimap, pet_head "
+            "(ignored for folders)"
+        },
+    )
+    num_classes: int | None = field(default=None, metadata={"help": "classes of a folder dataset"})
+    img_size: int = field(
+        default=DEFAULT_IMG_SIZE,
+        metadata={"help": "square training size in pixels (default: %(default)s)"},
+    )
+    batch_size: int = field(
+        default=16, metadata={"help": "global batch (split over torchrun processes)"}
+    )
+    epochs: int = field(default=20, metadata={"help": "number of epochs (default: %(default)s)"})
+    loss: str = field(default="ce", metadata={"help": "training loss", "choices": LOSSES})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (default: %(default)s)"})
+    weight_decay: float = field(
+        default=1e-4, metadata={"help": "AdamW weight decay (default: %(default)s)"}
+    )
+    schedule: str = field(
+        default="cosine",
+        metadata={"help": "learning-rate schedule after the warm-up", "choices": SCHEDULES},
+    )
+    warmup_epochs: float = field(
+        default=1.0,
+        metadata={"help": "epochs of linear learning-rate warm-up (default: %(default)s)"},
+    )
+    clip_grad: float | None = field(
+        default=1.0, metadata={"help": "max gradient norm (0: off)", "none_value": 0}
+    )
+    ema: float | None = field(
+        default=None,
+        metadata={
+            "help": "validate and save an exponential moving average of the weights (e.g. 0.998)",
+            "metavar": "DECAY",
+        },
+    )
+    class_weights: list[float] | None = field(
+        default=None, metadata={"help": "per-class loss weights, one per class"}
+    )
+    device: str = field(
+        default="auto",
+        metadata={"help": "where to train (auto: CUDA when torch sees it)", "choices": DEVICES},
+    )
+    amp: str = field(
+        default="auto",
+        metadata={"help": "mixed precision on CUDA (ignored on the CPU)", "choices": AMP_MODES},
+    )
+    channels_last: bool = field(
+        default=False, metadata={"help": "channels-last memory layout (a CUDA speed opt-in)"}
+    )
+    compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
+    sync_bn: bool = field(
+        default=False,
+        metadata={"help": "under torchrun: BatchNorm statistics over the global batch"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the training randomness"})
+    split_seed: int = field(
+        default=0,
+        metadata={
+            "help": "seed of the validation split (kept apart from --seed, so that every run "
+            "holds out the same images)"
+        },
+    )
+    deterministic: bool = field(
+        default=False, metadata={"help": "ask torch for deterministic kernels"}
+    )
+    val_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "share of the training data held out for validation (default: %(default)s)"
+        },
+    )
+    monitor: str = field(
+        default="miou",
+        metadata={
+            "help": "validation metric that picks best.pt and drives --patience. Under "
+            "torchrun write --best-metric: torchrun's own parser takes --monitor for its "
+            "--monitor-interval",
+            "flags": ("--best-metric", "--monitor"),
+            "choices": MONITORS,
+        },
+    )
+    patience: int | None = field(
+        default=None, metadata={"help": "early-stopping patience (epochs)"}
+    )
+    time_budget: float | None = field(default=None, metadata={"help": "minutes of training"})
+    budget_clock: str = field(
+        default="wall",
+        metadata={
+            "help": "what --time-budget counts: elapsed time, or this process's CPU time "
+            "(fair on a shared machine)",
+            "choices": BUDGET_CLOCKS,
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "continue from OUT/last.pt (the data, model and labels must be the run's)"
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "start a new run in an OUT that holds one, deleting its checkpoints and "
+            "log (without --resume or --overwrite such an OUT is an error)"
+        },
+    )
+    trust_checkpoint: bool = field(
+        default=False,
+        metadata={
+            "help": "also load --init-from and OUT/last.pt checkpoints that are not plain "
+            "data; such a file can run any code when loaded, so only for files from a source "
+            "you trust (see README: Safety)"
+        },
+    )
+    init_from: str | None = field(
+        default=None, metadata={"help": "start from this checkpoint's weights (fine-tune)"}
+    )
+    loggers: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "also log to this logger (wandb runs offline; repeatable)",
+            "flags": ("--logger",),
+            "action": "append",
+            "choices": LOGGERS,
+        },
+    )
+    num_workers: int = field(
+        default=0, metadata={"help": "data-loading worker processes (default: %(default)s)"}
+    )
+    cache: str = field(
+        default="memory",
+        metadata={
+            "help": "keep the decoded, resized images in memory or on disk (none: decode "
+            "every epoch)",
+            "choices": CACHES,
+        },
+    )
+    augment: bool = field(
+        default=True,
+        metadata={
+            "help": "no random scale/crop, flip, rotation or colour changes of the training images"
+        },
+    )
+    aug_scale: tuple[float, float] = field(
+        default=(0.75, 1.33),
+        metadata={
+            "help": "range of the random scale factor of the training crops",
+            "metavar": ("LOW", "HIGH"),
+        },
+    )
+    aug_rotation: float = field(
+        default=10.0, metadata={"help": "largest random rotation (degrees)"}
+    )
+    aug_hue: float = field(
+        default=0.02,
+        metadata={
+            "help": "largest random hue shift, in turns of the colour wheel (0 to 0.5)",
+            "metavar": "TURNS",
+        },
+    )
+    aug_gray: float = field(
+        default=0.0,
+        metadata={
+            "help": "chance that a training image is turned grey (learn shapes, not coat colours)",
+            "metavar": "P",
+        },
+    )
+    copy_paste: float = field(
+        default=0.0,
+        metadata={
+            "help": "chance that a training image gets another image's objects pasted on (0: off)",
+            "metavar": "P",
+        },
+    )
+    normalize: str | None = field(
+        default=None,
+        metadata={
+            "help": "input normalisation (default: none, images in [0, 1])",
+            "choices": NORMALIZATIONS,
+        },
+    )
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)

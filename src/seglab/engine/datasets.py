@@ -225,9 +225,10 @@ def make_train_loader(
     return _loader(SampleSeededDataset(dataset, config.seed), config, batch_sampler=sampler)
 
 
-def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
-    """Select the permutation and augmentation of ``epoch`` in a :func:`make_train_loader`."""
-    loader.batch_sampler.set_epoch(epoch)
+def set_loader_epoch(loader: DataLoader, epoch: int, *, start: int = 0) -> None:
+    """Select the permutation and augmentation of ``epoch`` in a :func:`make_train_loader`,
+    from its batch ``start`` on (a run resumed inside an epoch)."""
+    loader.batch_sampler.set_epoch(epoch, start=start)
     loader.dataset.set_epoch(epoch)
 
 

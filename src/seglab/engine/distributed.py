@@ -209,11 +209,11 @@ class GlobalBatchSampler(Sampler[list[int]]):
         self.length, self.batch_size = length, batch_size
         self.rank, self.world_size = rank, world_size
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
-        self.epoch = 0
+        self.epoch, self.start = 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the permutation of this epoch."""
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, *, start: int = 0) -> None:
+        """Choose the permutation of this epoch, and skip its first ``start`` batches."""
+        self.epoch, self.start = epoch, start
 
     def _order(self) -> list[int]:
         if not self.shuffle:
@@ -224,7 +224,8 @@ class GlobalBatchSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         order = self._order()
         local = self.batch_size // self.world_size
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
+        first = self.start * self.batch_size
+        for start in range(first, len(self) * self.batch_size, self.batch_size):
             batch = order[start : start + self.batch_size]
             # An incomplete last batch (drop_last=False) is split as evenly as it goes.
             mine = (

@@ -1,19 +1,19 @@
 """Training of the bottom-up instance model (Panoptic-DeepLab heads on a U-Net) on nuclei.
 
-One plain function, :func:`train_instance`: random crops of the training images
-(:class:`~seglab.data.dsb2018.NucleiCrops`), the loss of
-:func:`~seglab.instance.targets.instance_loss`, AdamW with linear warm-up and a cosine (or poly)
-decay from :mod:`seglab.engine.schedule`, and a step-based loop that stops after ``steps`` or
-after ``time_budget`` minutes, whichever comes first; with a time budget the schedule follows
-the elapsed time, so the learning rate still decays to 0 at the end.
+:func:`train_instance` describes the task (:class:`InstanceTask`: random crops of the training
+images from :class:`~seglab.data.dsb2018.NucleiCrops`, the loss of
+:func:`~seglab.instance.targets.instance_loss`) and hands it to the same training core as
+semantic training (:mod:`seglab.engine.loop`): AdamW with linear warm-up and a cosine (or
+poly) decay, a stop after ``steps`` or after ``time_budget`` minutes (the schedule then
+follows the elapsed time, so the learning rate still decays to 0 at the end), weight EMA,
+exact resume, atomic ``last.pt`` and ``log.csv``, the run-folder rules and DDP.
 
-Every ``save_every`` steps and at the end, ``OUT/last.pt`` is written atomically
-(:func:`seglab.checkpoint.save_checkpoint`) with the model, the optimiser, the step and the
-elapsed time, and ``OUT/log.csv`` gets one row per ``log_every`` steps. ``resume=True``
-continues from ``OUT/last.pt``: the crops of a step depend only on ``(seed, step)``, so a resumed
-run sees the same batches as an uninterrupted one. The checkpoint has ``task = "instance"`` and
-rebuilds its model with
-:func:`seglab.models.panoptic_deeplab.instance_model_from_checkpoint`.
+An epoch is one crop per training image. ``OUT/last.pt`` is written at every epoch's end and
+every ``save_every`` steps; ``OUT/log.csv`` gets a row every ``log_every`` steps. ``resume=True``
+continues from ``OUT/last.pt``: the crops of a step depend only on ``(seed, step)``, so a
+resumed run sees the same batches as an uninterrupted one. The checkpoint has
+``task = "instance"`` and rebuilds its model with
+:func:`seglab.checkpoint.model_from_checkpoint`.
 
 Example:
     >>> result = train_instance("../shared/data/dsb2018-stage1-test", "runs/nuclei",
@@ -22,31 +22,31 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import os
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from seglab.checkpoint import load_checkpoint, save_checkpoint
+from seglab.checkpoint import load_checkpoint
 from seglab.data.dsb2018 import NucleiCrops, NucleiSample, load_dsb2018
-from seglab.engine.schedule import SCHEDULES, lr_factor
+from seglab.engine.distributed import DistributedContext
+from seglab.engine.loop import LoopSettings, StepLoss, fit, prepare_run_folder
+from seglab.engine.schedule import SCHEDULES
 from seglab.instance.targets import DEFAULT_LOSS_WEIGHTS, instance_loss, instance_target_tensors
-from seglab.io import ensure_folder, remove_stale_temp_files
 from seglab.models.panoptic_deeplab import create_instance_model
 
-__all__ = ["InstanceTrainResult", "train_instance", "TRAIN_LOSS_WEIGHTS"]
+__all__ = ["InstanceTask", "InstanceTrainResult", "train_instance", "TRAIN_LOSS_WEIGHTS"]
 
 # The paper's weights (1, 200, 0.01) except the offsets: nuclei offsets are a few pixels, not
 # the hundreds of Cityscapes, so their L1 term is small and needs a larger weight to matter.
 TRAIN_LOSS_WEIGHTS = {**DEFAULT_LOSS_WEIGHTS, "offset": 0.1}
-_LOG_FIELDS = ("step", "epoch", "lr", "loss", "semantic", "center", "offset", "seconds")
+# Settings that decide what a run learns from and what it builds; a resume must repeat them.
+_RESUME_KEYS = ("data", "split", "image_ids", "base_channels", "dual_decoder", "crop_size", "sigma")
 
 
 @dataclass
@@ -62,6 +62,69 @@ class InstanceTrainResult:
 
 def _collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+class InstanceTask:
+    """Nuclei images -> a Panoptic-DeepLab model, as the training core needs it.
+
+    Args:
+        samples: the training images.
+        crop_size, batch_size, sigma, seed: see :func:`train_instance`.
+        weights: the loss weights.
+        model: the model to train.
+        context: the DDP context; each process takes its slice of every global batch.
+    """
+
+    def __init__(
+        self,
+        samples: list[NucleiSample],
+        *,
+        crop_size: int,
+        batch_size: int,
+        sigma: float,
+        seed: int,
+        weights: dict[str, float],
+        model: torch.nn.Module,
+        context: DistributedContext,
+    ) -> None:
+        self.model, self.weights, self.context = model, weights, context
+        self.batch_size = batch_size
+        self.steps_per_epoch = max(1, math.ceil(len(samples) / batch_size))
+        self.crops = NucleiCrops(
+            samples,
+            crop_size=crop_size,
+            length=self.steps_per_epoch * batch_size,
+            seed=seed,
+            targets=functools.partial(instance_target_tensors, sigma=sigma),
+        )
+
+    def batches(self, epoch: int, start: int) -> Iterator[dict[str, torch.Tensor]]:
+        self.crops.set_epoch(epoch)
+        rank, world = self.context.rank, self.context.world_size
+        for position in range(start, self.steps_per_epoch):
+            first = position * self.batch_size
+            indices = range(first, first + self.batch_size)[rank::world]
+            yield _collate([self.crops[index] for index in indices])
+
+    def loss(self, forward, batch, device: torch.device, amp: torch.dtype | None) -> StepLoss:
+        batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        losses = instance_loss(forward(batch["image"]), batch, weights=self.weights)
+        parts = {key: float(losses[key].detach()) for key in ("semantic", "center", "offset")}
+        return StepLoss(losses["loss"], int(batch["image"].shape[0]), parts)
+
+    def validate(self, model: torch.nn.Module, device: torch.device) -> dict[str, Any]:
+        return {}  # model selection on held-out images is not part of this task yet
+
+    def log_columns(self, metrics: dict[str, Any]) -> dict[str, float]:
+        return {}
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        return {
+            "class_names": ["background", "nucleus"],
+            "task": "instance",
+            "ignore_index": None,
+            "preprocess": {"normalize": "per_image", "pad_multiple": self.model.size_multiple},
+        }
 
 
 def train_instance(
@@ -145,22 +208,10 @@ def train_instance(
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if threads is not None:
         torch.set_num_threads(int(threads))
-    if resume and overwrite:
-        raise ValueError("resume continues the run in out, overwrite replaces it: choose one")
     out = Path(out)
-    last_path = out / "last.pt"
-    existing = [name for name in ("last.pt", "log.csv") if (out / name).exists()]
-    if existing and not (resume or overwrite):
-        raise FileExistsError(
-            f"{out} already holds a run ({', '.join(existing)}): pass resume=True to continue "
-            "it, overwrite=True to replace it, or choose another out"
-        )
-    ensure_folder(out)
-    remove_stale_temp_files(out)
-    if overwrite:
-        for name in existing:
-            (out / name).unlink()
-    weights = {**TRAIN_LOSS_WEIGHTS, **(loss_weights or {})}
+    if resume and not (out / "last.pt").is_file():
+        raise FileNotFoundError(f"cannot resume: no checkpoint at {out / 'last.pt'}")
+    prepare_run_folder(out, resume=resume, overwrite=overwrite, init_from=init_from)
     if samples is None:
         if data is None:
             raise ValueError("give either data (a DSB 2018 root) or samples")
@@ -172,10 +223,11 @@ def train_instance(
     model = create_instance_model(
         "panoptic_deeplab", num_classes=2, base_channels=base_channels, dual_decoder=dual_decoder
     )
-    if init_from is not None:
-        initial = load_checkpoint(init_from, trust_checkpoint=trust_checkpoint)
-        model.load_state_dict(initial["state_dict"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if init_from is not None and not resume:
+        model.load_state_dict(
+            load_checkpoint(init_from, trust_checkpoint=trust_checkpoint).state_dict
+        )
+    weights = {**TRAIN_LOSS_WEIGHTS, **(loss_weights or {})}
     train_args: dict[str, Any] = {
         "data": None if data is None else str(data),
         "split": split,
@@ -197,98 +249,35 @@ def train_instance(
         "seed": seed,
         "init_from": None if init_from is None else str(init_from),
     }
-    step, elapsed, history = 0, 0.0, []
-    if resume:
-        if not last_path.is_file():
-            raise FileNotFoundError(f"cannot resume: no checkpoint at {last_path}")
-        state = load_checkpoint(last_path, trust_checkpoint=trust_checkpoint)
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed, history = state["step"], state["elapsed"], list(state.get("history", []))
-
-    steps_per_epoch = max(1, math.ceil(len(samples) / batch_size))
-    dataset = NucleiCrops(
+    context = DistributedContext()
+    task = InstanceTask(
         samples,
         crop_size=crop_size,
-        length=steps_per_epoch * batch_size,
+        batch_size=batch_size,
+        sigma=sigma,
         seed=seed,
-        targets=functools.partial(instance_target_tensors, sigma=sigma),
+        weights=weights,
+        model=model,
+        context=context,
     )
-
-    def checkpoint() -> None:
-        save_checkpoint(
-            last_path,
-            {
-                "model": model.config,
-                "state_dict": model.state_dict(),
-                "class_names": ["background", "nucleus"],
-                "task": "instance",
-                "ignore_index": None,
-                "preprocess": {"normalize": "per_image", "pad_multiple": model.size_multiple},
-                "train_args": train_args,
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "elapsed": elapsed,
-                "history": history,
-            },
-        )
-
-    def progress_of(current_step: int, seconds: float) -> float:
-        done = current_step / steps
-        if time_budget is not None:
-            done = max(done, seconds / (60.0 * time_budget))
-        return done
-
-    log_path = out / "log.csv"
-    new_log = not log_path.is_file() or not resume
-    log_file = log_path.open("w" if new_log else "a", newline="")
-    writer = csv.DictWriter(log_file, fieldnames=_LOG_FIELDS)
-    if new_log:
-        writer.writeheader()
-    bar = tqdm(total=steps, initial=step, desc="train instance", disable=not progress)
-    model.train()
-    started = time.perf_counter() - elapsed
-    running: dict[str, float] = {}
-    try:
-        while step < steps and progress_of(step, elapsed) < 1.0:
-            epoch, position = divmod(step, steps_per_epoch)
-            dataset.set_epoch(epoch)
-            first = position * batch_size
-            batch = _collate([dataset[i] for i in range(first, first + batch_size)])
-            factor = lr_factor(progress_of(step, elapsed), schedule=schedule, warmup=warmup)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * factor
-            outputs = model(batch["image"])
-            losses = instance_loss(outputs, batch, weights=weights)
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            if clip_grad:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
-            step += 1
-            elapsed = time.perf_counter() - started
-            for key in ("loss", "semantic", "center", "offset"):
-                running[key] = running.get(key, 0.0) + float(losses[key].detach())
-            running["count"] = running.get("count", 0.0) + 1
-            bar.update(1)
-            if step % log_every == 0 or step == steps:
-                count = running.pop("count")
-                row = {
-                    "step": step,
-                    "epoch": epoch,
-                    "lr": lr * factor,
-                    **{key: value / count for key, value in running.items()},
-                    "seconds": round(elapsed, 2),
-                }
-                running = {}
-                history.append(row)
-                writer.writerow(row)
-                log_file.flush()
-                bar.set_postfix(loss=f"{row['loss']:.3f}")
-            if step % save_every == 0:
-                checkpoint()
-        checkpoint()
-    finally:
-        bar.close()
-        log_file.close()
-    return InstanceTrainResult(out, last_path, step, elapsed, history)
+    settings = LoopSettings(
+        out=out,
+        epochs=math.ceil(steps / task.steps_per_epoch),
+        max_steps=steps,
+        lr=lr,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        warmup=warmup,
+        clip_grad=clip_grad,
+        time_budget=time_budget,
+        save_every=save_every,
+        log_every=log_every,
+        seed=seed,
+        resume=resume,
+        overwrite=overwrite,
+        trust_checkpoint=trust_checkpoint,
+        resume_keys=_RESUME_KEYS,
+        train_args=train_args,
+    )
+    result = fit(task, settings, context=context, device=torch.device("cpu"), progress=progress)
+    return InstanceTrainResult(out, out / "last.pt", result.steps, result.elapsed, result.history)

@@ -5,9 +5,10 @@ Private to the package: the loss modules import from here, and nothing outside t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -117,3 +118,32 @@ def _reduce(loss: torch.Tensor, reduction: str, denominator: torch.Tensor) -> to
         return total
     # clamp: an all-ignored batch has total 0 and denominator 0; 0 / tiny = 0, not NaN.
     return total / denominator.clamp_min(torch.finfo(total.dtype).tiny)
+
+
+# Keyword arguments that hold per-class tensors: kept as buffers, so that .to(device) moves them.
+_TENSOR_OPTIONS = ("weight", "pos_weight")
+
+
+class LossModule(nn.Module):
+    """The Module form of a loss function: it keeps the function's keyword arguments and calls
+    the function with them (kornia's function + Module pattern, written once).
+
+    A subclass sets :attr:`function`, checks its arguments in its own ``__init__`` (so that a
+    bad setting fails when the loss is built, not at the first batch) and passes them on.
+    """
+
+    function: Callable[..., torch.Tensor]
+
+    def __init__(self, **options) -> None:
+        super().__init__()
+        self._options = tuple(options)
+        for name, value in options.items():
+            if name in _TENSOR_OPTIONS:
+                tensor = None if value is None else torch.as_tensor(value, dtype=torch.float32)
+                self.register_buffer(name, tensor)
+            else:
+                setattr(self, name, value)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        options = {name: getattr(self, name) for name in self._options}
+        return type(self).function(logits, target, **options)

@@ -10,10 +10,15 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from seglab._checks import IGNORE_INDEX, check_choice
-from seglab.losses._common import REDUCTIONS, _check_multilabel_target, _per_class, _reduce
+from seglab.losses._common import (
+    REDUCTIONS,
+    LossModule,
+    _check_multilabel_target,
+    _per_class,
+    _reduce,
+)
 
 __all__ = ["binary_cross_entropy", "BinaryCrossEntropyLoss"]
 
@@ -95,7 +100,7 @@ def binary_cross_entropy(
     return _reduce(loss, reduction, valid.sum().to(loss.dtype))
 
 
-class BinaryCrossEntropyLoss(nn.Module):
+class BinaryCrossEntropyLoss(LossModule):
     """Module form of :func:`binary_cross_entropy` (BCE-with-logits with ``ignore_index``).
 
     Shape:
@@ -108,6 +113,7 @@ class BinaryCrossEntropyLoss(nn.Module):
         torch.Size([])
     """
 
+    function = staticmethod(binary_cross_entropy)
     weight: torch.Tensor | None
     pos_weight: torch.Tensor | None
 
@@ -119,24 +125,7 @@ class BinaryCrossEntropyLoss(nn.Module):
         ignore_index: int | None = IGNORE_INDEX,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
         check_choice("reduction", reduction, REDUCTIONS)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.register_buffer(
-            "pos_weight",
-            None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32),
-        )
-        self.ignore_index = ignore_index
-        self.reduction = reduction
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_cross_entropy(
-            logits,
-            target,
-            weight=self.weight,
-            pos_weight=self.pos_weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
+        super().__init__(
+            weight=weight, pos_weight=pos_weight, ignore_index=ignore_index, reduction=reduction
         )

@@ -9,10 +9,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from seglab._checks import IGNORE_INDEX, check_choice
-from seglab.losses._common import REDUCTIONS, _check_index_target, _per_class, _reduce
+from seglab.losses._common import REDUCTIONS, LossModule, _check_index_target, _per_class, _reduce
 
 __all__ = ["cross_entropy", "CrossEntropyLoss"]
 
@@ -92,7 +91,7 @@ def cross_entropy(
     return _reduce(loss, "mean", denominator)
 
 
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(LossModule):
     """Module form of :func:`cross_entropy`; ``weight`` is a buffer, so it follows ``.to()``.
 
     Shape:
@@ -106,6 +105,7 @@ class CrossEntropyLoss(nn.Module):
         torch.Size([])
     """
 
+    function = staticmethod(cross_entropy)
     weight: torch.Tensor | None
 
     def __init__(
@@ -116,21 +116,10 @@ class CrossEntropyLoss(nn.Module):
         label_smoothing: float = 0.0,
         reduction: str = "mean",
     ) -> None:
-        super().__init__()
         check_choice("reduction", reduction, REDUCTIONS)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
-        self.reduction = reduction
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return cross_entropy(
-            logits,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            reduction=self.reduction,
+        super().__init__(
+            weight=weight,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
         )

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from seglab._checks import IGNORE_INDEX, check_choice
+from seglab.losses._common import LossModule
 from seglab.losses.bce import binary_cross_entropy
 from seglab.losses.ce import cross_entropy
 from seglab.losses.dice import DICE_MODES, dice_loss
@@ -99,7 +99,7 @@ def ce_dice_loss(
     return ce_weight * ce + dice_weight * dice
 
 
-class CEDiceLoss(nn.Module):
+class CEDiceLoss(LossModule):
     """Module form of :func:`ce_dice_loss`.
 
     Shape:
@@ -113,6 +113,7 @@ class CEDiceLoss(nn.Module):
         0
     """
 
+    function = staticmethod(ce_dice_loss)
     weight: torch.Tensor | None
     pos_weight: torch.Tensor | None
 
@@ -128,34 +129,15 @@ class CEDiceLoss(nn.Module):
         label_smoothing: float = 0.0,
         smooth: float = 1.0,
     ) -> None:
-        super().__init__()
         check_choice("mode", mode, DICE_MODES)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.register_buffer(
-            "pos_weight",
-            None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32),
-        )
-        self.mode = mode
-        self.ce_weight = ce_weight
-        self.dice_weight = dice_weight
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
-        self.smooth = smooth
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ce_dice_loss(
-            logits,
-            target,
-            mode=self.mode,
-            ce_weight=self.ce_weight,
-            dice_weight=self.dice_weight,
-            weight=self.weight,
-            pos_weight=self.pos_weight,
-            ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing,
-            smooth=self.smooth,
+        terms = {"mode": mode, "ce_weight": ce_weight, "dice_weight": dice_weight}
+        tensors = {"weight": weight, "pos_weight": pos_weight}
+        super().__init__(
+            **terms,
+            **tensors,
+            ignore_index=ignore_index,
+            label_smoothing=label_smoothing,
+            smooth=smooth,
         )
 
 
@@ -211,7 +193,7 @@ def ce_lovasz_loss(
     return ce_weight * ce + lovasz_weight * lovasz
 
 
-class CELovaszLoss(nn.Module):
+class CELovaszLoss(LossModule):
     """Module form of :func:`ce_lovasz_loss`.
 
     Shape:
@@ -225,6 +207,7 @@ class CELovaszLoss(nn.Module):
         0
     """
 
+    function = staticmethod(ce_lovasz_loss)
     weight: torch.Tensor | None
 
     def __init__(
@@ -235,21 +218,6 @@ class CELovaszLoss(nn.Module):
         weight: torch.Tensor | Sequence[float] | None = None,
         ignore_index: int | None = IGNORE_INDEX,
     ) -> None:
-        super().__init__()
         _check_term_weights(ce_weight, lovasz_weight)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.ce_weight = ce_weight
-        self.lovasz_weight = lovasz_weight
-        self.ignore_index = ignore_index
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ce_lovasz_loss(
-            logits,
-            target,
-            ce_weight=self.ce_weight,
-            lovasz_weight=self.lovasz_weight,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-        )
+        terms = {"ce_weight": ce_weight, "lovasz_weight": lovasz_weight}
+        super().__init__(**terms, weight=weight, ignore_index=ignore_index)

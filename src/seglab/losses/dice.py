@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from seglab._checks import IGNORE_INDEX, check_choice
 from seglab.losses._common import (
     REDUCTIONS,
+    LossModule,
     _check_index_target,
     _check_multilabel_target,
     _per_class,
@@ -168,7 +168,7 @@ def dice_loss(
     return _reduce(per_class * class_weight, "mean", (present * class_weight).sum())
 
 
-class DiceLoss(nn.Module):
+class DiceLoss(LossModule):
     """Module form of :func:`dice_loss`.
 
     Shape:
@@ -181,6 +181,7 @@ class DiceLoss(nn.Module):
         torch.Size([])
     """
 
+    function = staticmethod(dice_loss)
     weight: torch.Tensor | None
 
     def __init__(
@@ -194,28 +195,8 @@ class DiceLoss(nn.Module):
         reduction: str = "mean",
         classes: Sequence[int] | None = None,
     ) -> None:
-        super().__init__()
         check_choice("mode", mode, DICE_MODES)
         check_choice("reduction", reduction, REDUCTIONS)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.mode = mode
-        self.ignore_index = ignore_index
-        self.smooth = smooth
-        self.eps = eps
-        self.reduction = reduction
-        self.classes = None if classes is None else list(classes)
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return dice_loss(
-            logits,
-            target,
-            mode=self.mode,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            smooth=self.smooth,
-            eps=self.eps,
-            reduction=self.reduction,
-            classes=self.classes,
-        )
+        classes = None if classes is None else list(classes)
+        options = {"mode": mode, "weight": weight, "ignore_index": ignore_index, "smooth": smooth}
+        super().__init__(**options, eps=eps, reduction=reduction, classes=classes)

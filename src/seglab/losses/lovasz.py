@@ -22,10 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from seglab._checks import IGNORE_INDEX, check_choice
-from seglab.losses._common import _check_index_target, _per_class
+from seglab.losses._common import LossModule, _check_index_target, _per_class
 
 __all__ = ["lovasz_softmax", "LovaszSoftmaxLoss"]
 
@@ -119,7 +118,7 @@ def lovasz_softmax(
     return (stacked * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
-class LovaszSoftmaxLoss(nn.Module):
+class LovaszSoftmaxLoss(LossModule):
     """Module form of :func:`lovasz_softmax`.
 
     Shape:
@@ -133,6 +132,7 @@ class LovaszSoftmaxLoss(nn.Module):
         torch.Size([])
     """
 
+    function = staticmethod(lovasz_softmax)
     weight: torch.Tensor | None
 
     def __init__(
@@ -142,15 +142,5 @@ class LovaszSoftmaxLoss(nn.Module):
         classes: str = "present",
         weight: torch.Tensor | Sequence[float] | None = None,
     ) -> None:
-        super().__init__()
         check_choice("classes", classes, CLASS_CHOICES)
-        self.register_buffer(
-            "weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
-        )
-        self.ignore_index = ignore_index
-        self.classes = classes
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return lovasz_softmax(
-            logits, target, ignore_index=self.ignore_index, classes=self.classes, weight=self.weight
-        )
+        super().__init__(ignore_index=ignore_index, classes=classes, weight=weight)

@@ -85,6 +85,7 @@ def load_backbone_weights(
             keys are missing or unexpected.
 
     Example:
+        >>> from seglab.models import create_model
         >>> model = create_model("deeplabv3plus", num_classes=2, backbone="resnet50")
         >>> result = load_backbone_weights(model, "resnet50-0676ba61.pth")  # doctest: +SKIP
         >>> result.missing  # doctest: +SKIP

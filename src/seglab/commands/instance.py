@@ -1,0 +1,56 @@
+"""``seglab instance``: nucleus instances as label PNGs, overlays and COCO results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from seglab.commands._common import add_trust_argument, skipped_outputs_note
+from seglab.engine.config import DEVICES
+
+__all__ = ["add_parser", "run"]
+
+# predict_instance_files moves the model with .to(device): it has no "auto".
+_DEVICES = tuple(device for device in DEVICES if device != "auto")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``instance`` subcommand to ``subparsers`` (``add_subparsers()``'s result)."""
+    parser = subparsers.add_parser(
+        "instance", help="nucleus instances: label PNG, overlay, COCO results (Panoptic-DeepLab)"
+    )
+    parser.add_argument("inputs", nargs="+", help="image files or folders")
+    parser.add_argument("--checkpoint", default=None, help="default: the shipped nuclei model")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--device", default="cpu", choices=_DEVICES)
+    parser.add_argument("--no-overlay", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    add_trust_argument(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run :func:`seglab.engine.instance_predict.predict_instance_files`.
+
+    Returns:
+        0 when something was written or nothing failed, else 1.
+    """
+    from seglab.engine.instance_predict import predict_instance_files
+
+    summary = predict_instance_files(
+        args.inputs,
+        args.out,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        overlay=not args.no_overlay,
+        progress=not args.quiet,
+        trust_checkpoint=args.trust_checkpoint,
+    )
+    print(
+        f"{len(summary.written)} label maps ({summary.num_instances} instances) written to "
+        f"{args.out}, COCO results in {summary.results_path}, {len(summary.failed)} failed"
+        + skipped_outputs_note(summary.skipped_outputs)
+    )
+    for path, reason in summary.failed:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    return 0 if summary.written or not summary.failed else 1
