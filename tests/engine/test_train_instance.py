@@ -44,7 +44,9 @@ def test_two_steps_write_a_checkpoint_that_reloads(tmp_path):
     assert out["offset"].shape == (1, 2, 20, 20)
     with (tmp_path / "run" / "log.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["step"] for row in rows] == ["1", "2"] and all(float(r["train_loss"]) > 0 for r in rows)
+    assert [row["step"] for row in rows] == ["1", "2"] and all(
+        float(r["train_loss"]) > 0 for r in rows
+    )
 
     # Fine-tuning starts from those weights (a near-zero learning rate keeps them).
     tuned = train_instance(
