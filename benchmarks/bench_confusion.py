@@ -41,7 +41,7 @@ import torch
 from tqdm import tqdm
 
 from seglab.metrics import ConfusionMatrix, confusion, per_image_metrics
-from seglab.metrics.confusion import _count_pairs, scores_from_confusion
+from seglab.metrics.confusion import count_pairs, scores_from_confusion
 
 
 def make_labels(
@@ -74,7 +74,7 @@ def seglab_step(num_classes: int, pred, target) -> Callable[[], object]:
 
 def seglab_device_path_step(num_classes: int, pred, target) -> Callable[[], object]:
     def step() -> object:
-        matrix = _count_pairs(pred, target, num_classes, 255, per_image=False, keep_torch=True)
+        matrix = count_pairs(pred, target, num_classes, 255, per_image=False, keep_torch=True)
         return scores_from_confusion(matrix)
 
     return step

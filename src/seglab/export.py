@@ -63,7 +63,7 @@ OPSET_RANGE = (13, 20)
 _JSON_KEYS = ("model_config", "class_names", "input_size", "mean", "std")
 
 
-def _require(module: str):
+def require_module(module: str):
     """Import ``onnx`` or ``onnxruntime``, or say how to install them."""
     import importlib
 
@@ -174,7 +174,7 @@ def export_onnx(
         )
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
         raise ValueError(f"opset must be an int in {OPSET_RANGE[0]}..{OPSET_RANGE[1]}, got {opset}")
-    onnx = _require("onnx")
+    onnx = require_module("onnx")
     model, info = _resolve_source(source, class_names, task, trust_checkpoint)
     preprocess = info["preprocess"]
     training_size = preprocess.get("size")
@@ -280,7 +280,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such ONNX file: {path}")
-    ort = _require("onnxruntime")
+    ort = require_module("onnxruntime")
     try:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

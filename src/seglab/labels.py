@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from seglab._checks import IGNORE_INDEX
+
 __all__ = [
     "one_hot",
     "from_one_hot",
@@ -50,7 +52,7 @@ def one_hot(
     mask: Array,
     num_classes: int,
     *,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
     dtype: torch.dtype | np.dtype | type | None = None,
 ) -> Array:
     """Index mask to one-hot: one channel per class, all channels 0 at ignored pixels.
@@ -109,7 +111,7 @@ def one_hot(
     return encoded.astype(np.float32 if dtype is None else dtype)
 
 
-def from_one_hot(onehot: Array, *, ignore_index: int | None = 255) -> Array:
+def from_one_hot(onehot: Array, *, ignore_index: int | None = IGNORE_INDEX) -> Array:
     """One-hot (or per-class scores) back to an index mask by argmax over the class axis.
 
     Pixels where every channel is 0 (void in :func:`one_hot`) become ``ignore_index``. Where

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from skimage.segmentation import find_boundaries
 
+from seglab._checks import IGNORE_INDEX
 from seglab.convert import labels_to_numpy
 from seglab.io import voc_palette, write_image
 
@@ -21,7 +22,7 @@ __all__ = ["overlay_mask", "save_overlay", "draw_boundaries", "BOUNDARY_MODES"]
 BOUNDARY_MODES = ("thick", "inner", "outer")
 
 
-def _as_rgb(image: np.ndarray) -> np.ndarray:
+def as_rgb(image: np.ndarray) -> np.ndarray:
     """``(H, W)`` / ``(H, W, 3)``, uint8 or float in [0, 1] -> ``(H, W, 3)`` uint8 copy."""
     image = np.asarray(image)
     if image.ndim == 2:
@@ -35,7 +36,7 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     raise TypeError(f"image must be uint8, or float in [0, 1], got dtype {image.dtype}")
 
 
-def _as_label_map(labels: np.ndarray, image: np.ndarray, name: str) -> np.ndarray:
+def as_label_map(labels: np.ndarray, image: np.ndarray, name: str) -> np.ndarray:
     labels = labels_to_numpy(labels)
     if labels.ndim != 2:
         raise ValueError(f"{name} must be (H, W), got shape {labels.shape}")
@@ -59,7 +60,7 @@ def overlay_mask(
     *,
     alpha: float = 0.5,
     palette: np.ndarray | None = None,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
     background_index: int | None = 0,
     draw_boundaries: bool = True,
 ) -> np.ndarray:
@@ -94,8 +95,8 @@ def overlay_mask(
         >>> overlay_mask(image, mask, draw_boundaries=False)[1, 1].tolist()  # VOC 1 = (128, 0, 0)
         [114, 50, 50]
     """
-    rgb = _as_rgb(image)
-    labels = _as_label_map(mask, rgb, "mask")
+    rgb = as_rgb(image)
+    labels = as_label_map(mask, rgb, "mask")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     colours = voc_palette() if palette is None else np.asarray(palette)
@@ -180,7 +181,7 @@ def draw_boundaries(
     """
     if mode not in BOUNDARY_MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(BOUNDARY_MODES)}")
-    rgb = _as_rgb(image)
-    label_map = _as_label_map(labels, rgb, "labels")
+    rgb = as_rgb(image)
+    label_map = as_label_map(labels, rgb, "labels")
     rgb[find_boundaries(label_map, mode=mode)] = _check_color(color)
     return rgb

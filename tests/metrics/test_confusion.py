@@ -12,7 +12,7 @@ import torch
 
 import seglab.metrics.confusion as confusion_module
 from seglab.metrics import ConfusionMatrix, confusion_matrix, scores_from_confusion
-from seglab.metrics.confusion import _count_pairs
+from seglab.metrics.confusion import count_pairs
 
 SCALAR_KEYS = ("pixel_accuracy", "mean_pixel_accuracy", "miou", "fwiou", "mean_dice")
 ARRAY_KEYS = ("iou", "dice", "accuracy")
@@ -238,8 +238,8 @@ def test_device_code_path_matches_numpy_path(per_image, dtype, ignore_index):
     if ignore_index is not None:
         target[rng.random(target.shape) < 0.2] = ignore_index
     pred_t, target_t = torch.from_numpy(pred).to(dtype), torch.from_numpy(target).to(dtype)
-    on_torch = _count_pairs(pred_t, target_t, 4, ignore_index, per_image=per_image, keep_torch=True)
-    on_numpy = _count_pairs(pred, target, 4, ignore_index, per_image=per_image)
+    on_torch = count_pairs(pred_t, target_t, 4, ignore_index, per_image=per_image, keep_torch=True)
+    on_numpy = count_pairs(pred, target, 4, ignore_index, per_image=per_image)
     np.testing.assert_array_equal(on_torch, on_numpy)
     assert on_torch.dtype == np.int64
 
@@ -247,9 +247,9 @@ def test_device_code_path_matches_numpy_path(per_image, dtype, ignore_index):
 def test_device_code_path_raises_on_bad_labels():
     target = torch.tensor([0, 1, 255])
     with pytest.raises(ValueError, match=r"pred has labels \[7\] outside \[0, 2\)"):
-        _count_pairs(torch.tensor([0, 7, 9]), target, 2, 255, per_image=False, keep_torch=True)
+        count_pairs(torch.tensor([0, 7, 9]), target, 2, 255, per_image=False, keep_torch=True)
     with pytest.raises(ValueError, match=r"target has labels \[1000000000\]"):
-        _count_pairs(
+        count_pairs(
             torch.tensor([0, 1, 0]),
             torch.tensor([0, 1_000_000_000, -1]),
             2,
@@ -420,10 +420,10 @@ def test_cache_blocks_do_not_change_counts(monkeypatch, block, per_image):
     rng = np.random.default_rng(8)
     pred, target = random_labels(rng, (5, 5, 6), 4, 0.2, np.uint8)
     target[1, 0, 0] = 3  # make sure a block can hold labels the others lack
-    expected = _count_pairs(pred, target, 4, 255, per_image=per_image)
+    expected = count_pairs(pred, target, 4, 255, per_image=per_image)
     monkeypatch.setattr(confusion_module, "_BLOCK", block)
-    np.testing.assert_array_equal(_count_pairs(pred, target, 4, 255, per_image=per_image), expected)
-    on_torch = _count_pairs(
+    np.testing.assert_array_equal(count_pairs(pred, target, 4, 255, per_image=per_image), expected)
+    on_torch = count_pairs(
         torch.from_numpy(pred),
         torch.from_numpy(target),
         4,
@@ -435,4 +435,4 @@ def test_cache_blocks_do_not_change_counts(monkeypatch, block, per_image):
     bad = pred.copy()
     bad[4, 4, 5], target[4, 4, 5] = 9, 0  # in the last block only
     with pytest.raises(ValueError, match=r"pred has labels \[9\]"):
-        _count_pairs(bad, target, 4, 255, per_image=per_image)
+        count_pairs(bad, target, 4, 255, per_image=per_image)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from seglab.io import atomic_write_bytes
 from seglab.limits import MAX_IMAGE_PIXELS
 
 #: Largest image (height x width) that an annotation file may describe (COCO
@@ -75,6 +76,24 @@ def load_json(path: str | os.PathLike) -> Any:
 
 def dump_json(data: Any) -> bytes:
     return json.dumps(data, indent=1).encode("utf-8")
+
+
+def read_validated(path: str | os.PathLike, validate) -> Any:
+    """Read a JSON annotation file and check it with ``validate(data, file_name)``.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: for invalid JSON or a bad field (the message names the file and field).
+    """
+    path = os.fspath(path)
+    return validate(load_json(path), os.path.basename(path))
+
+
+def write_validated(path: str | os.PathLike, data: Any, validate) -> None:
+    """Check ``data`` with ``validate(data, file_name)`` and write it as JSON, atomically, so
+    that seglab never writes a file it would refuse to read."""
+    validate(data, os.path.basename(os.fspath(path)))
+    atomic_write_bytes(path, dump_json(data))
 
 
 def require(mapping: Any, key: str, source: str, field: str) -> Any:

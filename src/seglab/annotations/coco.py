@@ -26,19 +26,20 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as coco_mask
 
+from seglab._checks import IGNORE_INDEX
 from seglab.annotations._validate import (
     add_category_name,
     check_class_names,
     check_pixels,
-    dump_json,
     fail,
     flat_coordinates,
     is_int,
-    load_json,
     naming,
     positive_int,
+    read_validated,
     require,
     rle_counts,
+    write_validated,
 )
 from seglab.annotations.polygons import (
     Window,
@@ -49,7 +50,6 @@ from seglab.annotations.polygons import (
     trace_values,
 )
 from seglab.annotations.simplify import simplify_polygons
-from seglab.io import atomic_write_bytes
 
 __all__ = [
     "ENCODINGS",
@@ -336,20 +336,14 @@ def validate_coco(data: Any, source: str = "<coco>") -> dict:
 
 
 def read_coco(path: str | os.PathLike) -> dict:
-    """Read and validate a COCO JSON file.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: for invalid JSON or a bad field (the message names the file and field).
-    """
-    path = os.fspath(path)
-    return validate_coco(load_json(path), os.path.basename(path))
+    """Read a COCO JSON file, checked by :func:`validate_coco` (a ``FileNotFoundError``, or
+    a ``ValueError`` naming the file and the field)."""
+    return read_validated(path, validate_coco)
 
 
 def write_coco(path: str | os.PathLike, data: dict) -> None:
-    """Validate ``data`` and write it as COCO JSON, atomically."""
-    validate_coco(data, os.path.basename(os.fspath(path)))
-    atomic_write_bytes(path, dump_json(data))
+    """Check ``data`` with :func:`validate_coco` and write it as COCO JSON, atomically."""
+    write_validated(path, data, validate_coco)
 
 
 def _window_fields(window: Window) -> dict:
@@ -455,7 +449,7 @@ def masks_to_coco(
     encoding: str = "polygon",
     max_vertices: int | None = None,
     tolerance: float | None = None,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> dict:
     """Index masks to a COCO dict: one annotation per 8-connected component of each class.
 

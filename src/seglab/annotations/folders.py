@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seglab._checks import IGNORE_INDEX
 from seglab.annotations._validate import check_class_names, fail, naming
 from seglab.annotations.coco import (
     ENCODINGS,
@@ -341,7 +342,7 @@ def convert_annotations(
     max_vertices: int | None = None,
     tolerance: float | None = None,
     image_ext: str = ".jpg",
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> list[Path]:
     """Convert a dataset's labels between ``png`` masks, ``coco`` JSON and ``labelme`` JSON.
 

@@ -25,17 +25,18 @@ from typing import Any
 
 import numpy as np
 
+from seglab._checks import IGNORE_INDEX
 from seglab.annotations._validate import (
     check_class_names,
     check_pixels,
     class_name_problem,
-    dump_json,
     fail,
-    load_json,
     naming,
     points_array,
     positive_int,
+    read_validated,
     require,
+    write_validated,
 )
 from seglab.annotations.polygons import (
     Window,
@@ -48,7 +49,6 @@ from seglab.annotations.polygons import (
     translate,
 )
 from seglab.annotations.simplify import simplify_polygons
-from seglab.io import atomic_write_bytes
 
 __all__ = [
     "SHAPE_TYPES",
@@ -132,20 +132,14 @@ def validate_labelme(data: Any, source: str = "<labelme>") -> dict:
 
 
 def read_labelme(path: str | os.PathLike) -> dict:
-    """Read and validate a LabelMe JSON file.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: for invalid JSON or a bad field (the message names the file and field).
-    """
-    path = os.fspath(path)
-    return validate_labelme(load_json(path), os.path.basename(path))
+    """Read a LabelMe JSON file, checked by :func:`validate_labelme` (a ``FileNotFoundError``, or
+    a ``ValueError`` naming the file and the field)."""
+    return read_validated(path, validate_labelme)
 
 
 def write_labelme(path: str | os.PathLike, data: dict) -> None:
-    """Validate ``data`` and write it as LabelMe JSON, atomically."""
-    validate_labelme(data, os.path.basename(os.fspath(path)))
-    atomic_write_bytes(path, dump_json(data))
+    """Check ``data`` with :func:`validate_labelme` and write it as LabelMe JSON, atomically."""
+    write_validated(path, data, validate_labelme)
 
 
 # Rows of a circle tested per step, so that a circle as large as the image needs bounded memory.
@@ -303,7 +297,7 @@ def mask_to_labelme(
     image_path: str,
     max_vertices: int | None = None,
     tolerance: float | None = None,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> dict:
     """An index mask as a LabelMe dict: one polygon shape per 8-connected component per class.
 

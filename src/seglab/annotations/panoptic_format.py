@@ -35,11 +35,11 @@ from PIL import Image
 
 from seglab.annotations._validate import (
     add_category_name,
-    dump_json,
     fail,
     is_int,
-    load_json,
+    read_validated,
     require,
+    write_validated,
 )
 from seglab.convert import labels_to_numpy
 from seglab.io import atomic_write_bytes, read_image
@@ -261,20 +261,14 @@ def validate_panoptic_json(data: Any, source: str = "<panoptic>") -> dict:
 
 
 def read_panoptic_json(path: str | os.PathLike) -> dict:
-    """Read and validate a COCO panoptic JSON file.
-
-    Raises:
-        FileNotFoundError: if the file does not exist.
-        ValueError: for invalid JSON or a bad field (the message names the file and field).
-    """
-    path = os.fspath(path)
-    return validate_panoptic_json(load_json(path), os.path.basename(path))
+    """Read a COCO panoptic JSON file, checked by :func:`validate_panoptic_json` (a ``FileNotFoundError``, or
+    a ``ValueError`` naming the file and the field)."""
+    return read_validated(path, validate_panoptic_json)
 
 
 def write_panoptic_json(path: str | os.PathLike, data: dict) -> None:
-    """Validate ``data`` and write it as COCO panoptic JSON, atomically."""
-    validate_panoptic_json(data, os.path.basename(os.fspath(path)))
-    atomic_write_bytes(path, dump_json(data))
+    """Check ``data`` with :func:`validate_panoptic_json` and write it as COCO panoptic JSON, atomically."""
+    write_validated(path, data, validate_panoptic_json)
 
 
 def read_panoptic(annotation: dict, png_folder: str | os.PathLike) -> tuple[np.ndarray, list[dict]]:

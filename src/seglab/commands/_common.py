@@ -9,18 +9,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
 __all__ = [
     "LibraryChoices",
+    "add_library_choice",
+    "pick",
+    "report_failures",
     "add_test_time_arguments",
     "add_trust_argument",
     "key_values",
     "load_input_image",
     "port",
-    "size_pair",
+    "rectangle",
     "skipped_outputs_note",
     "test_time_options",
 ]
@@ -65,7 +69,7 @@ class LibraryChoices(Sequence):
         return f"LibraryChoices({self._module}.{self._name})"
 
 
-def size_pair(text: str) -> tuple[int, int, int, int]:
+def rectangle(text: str) -> tuple[int, int, int, int]:
     """Parse ``x0,y0,x1,y1`` (a rectangle) into four integers.
 
     Raises:
@@ -173,3 +177,38 @@ def skipped_outputs_note(skipped: Sequence[Path]) -> str:
     if not skipped:
         return ""
     return f"; {len(skipped)} earlier output file(s) in the input were not read as images"
+
+
+def add_library_choice(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    module: str,
+    constant: str,
+    *,
+    metavar: str,
+    help: str,
+    **options,
+) -> None:
+    """An option whose valid values are a library constant (:class:`LibraryChoices`).
+
+    ``help`` may use ``%(choices)s`` and ``%(default)s``.
+    """
+    parser.add_argument(
+        flag, choices=LibraryChoices(module, constant), metavar=metavar, help=help, **options
+    )
+
+
+def pick(args: argparse.Namespace, *names: str) -> dict:
+    """``{name: args.name}`` for the options a library function takes under the same names.
+
+    Example:
+        >>> pick(argparse.Namespace(out="o", quiet=True), "out")
+        {'out': 'o'}
+    """
+    return {name: getattr(args, name) for name in names}
+
+
+def report_failures(failed: Sequence[tuple[Path, str]]) -> None:
+    """One stderr line per input that could not be processed."""
+    for path, reason in failed:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)

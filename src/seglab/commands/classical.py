@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from seglab.commands._common import LibraryChoices, load_input_image, size_pair
+from seglab.commands._common import add_library_choice, load_input_image, rectangle
 from seglab.samples import SAMPLE_NAMES
 
 __all__ = ["add_parser", "run"]
@@ -15,9 +15,11 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``classical`` subcommand to ``subparsers`` (``add_subparsers()``'s result)."""
     parser = subparsers.add_parser("classical", help="SLIC, Normalized Cut or GrabCut on an image")
-    parser.add_argument(
+    add_library_choice(
+        parser,
         "method_name",
-        choices=LibraryChoices("seglab.classical.run", "CLASSICAL_METHODS"),
+        "seglab.classical.run",
+        "CLASSICAL_METHODS",
         metavar="METHOD",
         help="the method: %(choices)s",
     )
@@ -30,16 +32,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="superpixels (slic, default 400) or segments (ncut, default 8)",
     )
     parser.add_argument("--compactness", type=float, default=10.0, help="slic compactness")
-    parser.add_argument(
+    add_library_choice(
+        parser,
         "--method",
+        "seglab.classical.ncut",
+        "METHODS",
         default="pixel",
-        choices=LibraryChoices("seglab.classical.ncut", "METHODS"),
         metavar="FLAVOUR",
         help="ncut flavour: %(choices)s (default: %(default)s)",
     )
     parser.add_argument(
         "--rect",
-        type=size_pair,
+        type=rectangle,
         default=None,
         metavar="X0,Y0,X1,Y1",
         help="grabcut rectangle (x1, y1 exclusive)",

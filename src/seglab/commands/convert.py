@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seglab.commands._common import LibraryChoices
+from seglab.commands._common import add_library_choice, pick
 
 __all__ = ["add_parser", "run"]
 
@@ -16,33 +16,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("src", help="PNG mask folder, COCO JSON file or LabelMe folder")
     parser.add_argument("dst", help="output folder (png, labelme) or JSON file (coco)")
-    formats = LibraryChoices("seglab.annotations.folders", "FORMATS")
-    parser.add_argument(
-        "--from",
-        dest="src_format",
-        required=True,
-        choices=formats,
-        metavar="FORMAT",
-        help="format of SRC: %(choices)s",
-    )
-    parser.add_argument(
-        "--to",
-        dest="dst_format",
-        required=True,
-        choices=formats,
-        metavar="FORMAT",
-        help="format of DST: %(choices)s",
-    )
+    for flag, dest, name in (("--from", "src_format", "SRC"), ("--to", "dst_format", "DST")):
+        add_library_choice(
+            parser,
+            flag,
+            "seglab.annotations.folders",
+            "FORMATS",
+            dest=dest,
+            required=True,
+            metavar="FORMAT",
+            help=f"format of {name}: %(choices)s",
+        )
     parser.add_argument(
         "--class-names",
         nargs="+",
         default=None,
         help="class names in index order (default: classes.txt or the file's own)",
     )
-    parser.add_argument(
+    add_library_choice(
+        parser,
         "--encoding",
+        "seglab.annotations.coco",
+        "ENCODINGS",
         default="polygon",
-        choices=LibraryChoices("seglab.annotations.coco", "ENCODINGS"),
         metavar="ENCODING",
         help="COCO segmentation encoding: %(choices)s (default: %(default)s)",
     )
@@ -62,16 +58,9 @@ def run(args: argparse.Namespace) -> int:
     """Run :func:`seglab.annotations.convert_annotations`; returns the exit code, 0."""
     from seglab.annotations import convert_annotations
 
+    options = ("src_format", "dst_format", "class_names", "encoding", "max_vertices")
     written = convert_annotations(
-        args.src,
-        args.dst,
-        src_format=args.src_format,
-        dst_format=args.dst_format,
-        class_names=args.class_names,
-        encoding=args.encoding,
-        max_vertices=args.max_vertices,
-        tolerance=args.tolerance,
-        image_ext=args.image_ext,
+        args.src, args.dst, **pick(args, *options, "tolerance", "image_ext")
     )
     print(f"{len(written)} file(s) written to {args.dst}")
     return 0

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seglab.commands._common import add_test_time_arguments, add_trust_argument, test_time_options
+from seglab.commands._common import (
+    add_test_time_arguments,
+    add_trust_argument,
+    pick,
+    test_time_options,
+)
 from seglab.engine.config import DATASETS, DEVICES
 
 __all__ = ["add_parser", "run"]
@@ -44,17 +49,14 @@ def run(args: argparse.Namespace) -> int:
         print(format_metrics_table(metrics, class_names), flush=True)
 
     out = Path(args.out) if args.out else Path(args.checkpoint).parent
+    options = pick(args, "split", "dataset", "batch_size", "device", "trust_checkpoint")
     evaluate_checkpoint(
         args.checkpoint,
         args.data,
-        split=args.split,
-        dataset=args.dataset,
-        batch_size=args.batch_size,
-        device=args.device,
         out=out,
         progress=not args.quiet,
-        trust_checkpoint=args.trust_checkpoint,
         report=show,
+        **options,
         **test_time_options(args),
     )
     print(f"metrics written to {out / 'metrics.json'}")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from seglab.commands._common import add_trust_argument, skipped_outputs_note
+from seglab.commands._common import (
+    add_trust_argument,
+    pick,
+    report_failures,
+    skipped_outputs_note,
+)
 from seglab.engine.config import DEVICES
 
 __all__ = ["add_parser", "run"]
@@ -40,17 +44,14 @@ def run(args: argparse.Namespace) -> int:
     summary = predict_instance_files(
         args.inputs,
         args.out,
-        checkpoint=args.checkpoint,
-        device=args.device,
         overlay=not args.no_overlay,
         progress=not args.quiet,
-        trust_checkpoint=args.trust_checkpoint,
+        **pick(args, "checkpoint", "device", "trust_checkpoint"),
     )
     print(
         f"{len(summary.written)} label maps ({summary.num_instances} instances) written to "
         f"{args.out}, COCO results in {summary.results_path}, {len(summary.failed)} failed"
         + skipped_outputs_note(summary.skipped_outputs)
     )
-    for path, reason in summary.failed:
-        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    report_failures(summary.failed)
     return 0 if summary.written or not summary.failed else 1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from seglab.commands._common import (
-    LibraryChoices,
+    add_library_choice,
     add_test_time_arguments,
     add_trust_argument,
+    pick,
+    report_failures,
     skipped_outputs_note,
     test_time_options,
 )
@@ -25,10 +26,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint", default=None, help="a .pt checkpoint or an .onnx file (default: pet model)"
     )
-    parser.add_argument(
+    add_library_choice(
+        parser,
         "--backend",
+        "seglab.engine.onnx_predict",
+        "BACKENDS",
         default="auto",
-        choices=LibraryChoices("seglab.engine.onnx_predict", "BACKENDS"),
         metavar="BACKEND",
         help="%(choices)s (auto: onnxruntime for an .onnx file, else torch)",
     )
@@ -75,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
             torch.cuda.set_device(local_rank % torch.cuda.device_count())
     predictor = create_predictor(
         args.checkpoint,
-        backend=args.backend,
-        device=args.device,
-        trust_checkpoint=args.trust_checkpoint,
+        **pick(args, "backend", "device", "trust_checkpoint"),
         **test_time_options(args),
     )
     summary = predict_files(
@@ -98,6 +99,5 @@ def run(args: argparse.Namespace) -> int:
         f"{' (--overwrite redoes them)' if summary.skipped_existing else ''}, "
         f"{len(summary.failed)} failed" + skipped_outputs_note(summary.skipped_outputs)
     )
-    for path, reason in summary.failed:
-        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    report_failures(summary.failed)
     return 0 if summary.written or summary.skipped_existing or not summary.failed else 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seglab.commands._common import add_trust_argument, port
+from seglab.commands._common import add_trust_argument, pick, port
 from seglab.engine.config import DEVICES
 
 __all__ = ["add_parser", "run"]
@@ -43,12 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from seglab.web.app import serve
 
     print(f"seglab web app on http://{args.host}:{args.port} (Ctrl+C to stop)")
-    serve(
-        args.checkpoint,
-        host=args.host,
-        port=args.port,
-        max_megapixels=args.max_megapixels,
-        device=args.device,
-        trust_checkpoint=args.trust_checkpoint,
-    )
+    options = ("host", "port", "max_megapixels", "device", "trust_checkpoint")
+    serve(args.checkpoint, **pick(args, *options))
     return 0

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from seglab.data.transforms import _size_pair, make_normalize, to_tensor_pair
+from seglab._checks import IGNORE_INDEX
+from seglab.data.transforms import make_normalize, size_pair, to_tensor_pair
 from seglab.io import read_image, read_mask
 from seglab.limits import MAX_CLASSES
 
@@ -124,12 +125,12 @@ class MaskFolderDataset(Dataset):
         size: int | tuple[int, int] | None = None,
         class_names: list[str] | str | os.PathLike | None = None,
         num_classes: int | None = None,
-        ignore_index: int | None = 255,
+        ignore_index: int | None = IGNORE_INDEX,
         transform: Callable | None = None,
         normalize: str | tuple | None = None,
     ) -> None:
         if size is not None:
-            _size_pair(size)  # fail early on a bad size, not at the first item
+            size_pair(size)  # fail early on a bad size, not at the first item
         self.images_dir, self.masks_dir = Path(images_dir), Path(masks_dir)
         images = _by_stem(self.images_dir, IMAGE_SUFFIXES)
         masks = _by_stem(self.masks_dir, (".png",))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from seglab._checks import IGNORE_INDEX
+
 __all__ = ["copy_paste"]
 
 
@@ -36,7 +38,7 @@ def copy_paste(
     p: float = 0.5,
     flip: bool = True,
     background: int = 0,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paste the foreground of another image of the batch onto each image with chance ``p``.

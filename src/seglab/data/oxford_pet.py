@@ -56,7 +56,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from seglab.data.transforms import _size_pair, make_normalize, to_tensor_pair
+from seglab._checks import IGNORE_INDEX
+from seglab.data.transforms import make_normalize, size_pair, to_tensor_pair
 from seglab.io import read_image, read_mask
 from seglab.limits import DEFAULT_IMG_SIZE
 
@@ -83,7 +84,7 @@ _LABEL_MODES = ("binary", "binary_ignore", "trimap")
 
 
 def trimap_to_labels(
-    trimap: np.ndarray, mode: str = "binary", *, ignore_index: int = 255
+    trimap: np.ndarray, mode: str = "binary", *, ignore_index: int = IGNORE_INDEX
 ) -> np.ndarray:
     """Map an Oxford-IIIT Pet trimap (1 pet, 2 background, 3 border) to class labels.
 
@@ -277,14 +278,14 @@ class OxfordPetDataset(Dataset):
         seed: int = 0,
         transform: Callable | None = None,
         normalize: str | tuple | None = None,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
     ) -> None:
         if mode not in PET_MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(PET_MODES)}")
         if split not in PET_SPLITS:
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join(PET_SPLITS)}")
         if size is not None:
-            _size_pair(size)  # fail early on a bad size, not at the first item
+            size_pair(size)  # fail early on a bad size, not at the first item
         self.root = Path(root)
         self.split, self.mode, self.size = split, mode, size
         self.val_fraction, self.seed = val_fraction, seed

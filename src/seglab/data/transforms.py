@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seglab._checks import IGNORE_INDEX
 from seglab.convert import image_to_tensor
 from seglab.limits import DEFAULT_IMG_SIZE
 
@@ -58,7 +59,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Pair = tuple[torch.Tensor, "torch.Tensor | None"]
 
 
-def _size_pair(size: int | Sequence[int]) -> tuple[int, int]:
+def size_pair(size: int | Sequence[int]) -> tuple[int, int]:
     """``size`` as ``(H, W)``; a single int means a square."""
 
     def is_int(value) -> bool:
@@ -126,7 +127,7 @@ def resize_pair(image: torch.Tensor, mask: torch.Tensor | None, size: int | Sequ
         >>> tuple(image.shape), tuple(mask.shape)
         ((3, 4, 4), (4, 4))
     """
-    size = _size_pair(size)
+    size = size_pair(size)
     if tuple(image.shape[-2:]) != size:
         # Antialiasing averages over the footprint when shrinking, like PIL, instead of
         # sampling four pixels and aliasing fine fur texture.
@@ -165,7 +166,7 @@ def to_tensor_pair(
         ((3, 4, 4), (4, 4), torch.float32)
     """
     if size is not None:
-        size = _size_pair(size)
+        size = size_pair(size)
     if mask is not None:
         if size is not None and mask.shape[-2:] != size:
             rows = nearest_indices(mask.shape[-2], size[0]).numpy()
@@ -203,7 +204,7 @@ def crop_pair(
     left: int,
     size: int | Sequence[int],
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
 ) -> Pair:
     """Cut the window ``[top, top + H) x [left, left + W)``; parts outside the image are filled.
 
@@ -220,7 +221,7 @@ def crop_pair(
                 [  0,   0, 255],
                 [  0,   0, 255]])
     """
-    out_h, out_w = _size_pair(size)
+    out_h, out_w = size_pair(size)
     height, width = image.shape[-2:]
     # Pad only as much as the window sticks out, then slice: no copy when it fits.
     pad_top, pad_left = max(0, -top), max(0, -left)
@@ -242,7 +243,7 @@ def rotate_pair(
     mask: torch.Tensor | None,
     angle: float,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
 ) -> Pair:
     """Rotate about the image centre by ``angle`` degrees, counter-clockwise as displayed.
 
@@ -316,7 +317,7 @@ class Resize:
     """
 
     def __init__(self, size: int | Sequence[int]) -> None:
-        self.size = _size_pair(size)
+        self.size = size_pair(size)
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor | None) -> Pair:
         return resize_pair(image, mask, self.size)
@@ -351,13 +352,13 @@ class RandomScaleCrop:
         scale: tuple[float, float] = (0.5, 2.0),
         size: int | Sequence[int] = DEFAULT_IMG_SIZE,
         *,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
         generator: torch.Generator | None = None,
     ) -> None:
         if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
             raise ValueError(f"scale must be a range (low, high) with 0 < low <= high, got {scale}")
         self.scale = (float(scale[0]), float(scale[1]))
-        self.size = _size_pair(size)
+        self.size = size_pair(size)
         self.ignore_index = ignore_index
         self.generator = generator
 
@@ -425,7 +426,7 @@ class RandomRotation:
         self,
         degrees: float | tuple[float, float] = 10.0,
         *,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
         generator: torch.Generator | None = None,
     ) -> None:
         if isinstance(degrees, int | float):

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seglab._checks import IGNORE_INDEX
 from seglab.engine.config import TrainConfig
 
 __all__ = [
@@ -77,7 +78,7 @@ def _normalisation(
 def _augmentation(config: TrainConfig, ignore_index: int | None):
     from seglab.data import transforms as T
 
-    fill = 255 if ignore_index is None else ignore_index
+    fill = IGNORE_INDEX if ignore_index is None else ignore_index
     steps = [
         T.RandomScaleCrop(scale=config.aug_scale, size=config.img_size, ignore_index=fill),
         T.RandomHorizontalFlip(),

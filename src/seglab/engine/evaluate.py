@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from seglab._checks import IGNORE_INDEX
 from seglab.io import atomic_write_bytes
 from seglab.limits import check_test_scales
 from seglab.metrics import ConfusionMatrix, MultiLabelConfusion
@@ -82,7 +83,7 @@ def evaluate_model(
     *,
     task: str,
     num_classes: int,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
     device: torch.device | str = "cpu",
     loss_fn: torch.nn.Module | None = None,
     amp_dtype: torch.dtype | None = None,

@@ -66,14 +66,14 @@ class OnnxPredictor(Predictor):
         fill_holes: bool = False,
         threads: int | None = None,
     ) -> None:
-        from seglab.export import _require, parse_metadata
+        from seglab.export import parse_metadata, require_module
 
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda'; got {device!r}")
         self.checkpoint_path = Path(path)
         if not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"no such ONNX file: {self.checkpoint_path}")
-        ort = _require("onnxruntime")
+        ort = require_module("onnxruntime")
         available = ort.get_available_providers()
         if device == "cuda" and "CUDAExecutionProvider" not in available:
             raise ValueError(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seglab._checks import IGNORE_INDEX
 from seglab.io import atomic_write_bytes
 
 __all__ = ["write_report", "plot_curves", "plot_confusion", "plot_samples"]
@@ -99,7 +100,7 @@ def plot_samples(
     preds: np.ndarray,
     path: Path,
     *,
-    ignore_index: int = 255,
+    ignore_index: int = IGNORE_INDEX,
 ) -> None:
     """A grid: image, ground-truth overlay and predicted overlay for each row.
 

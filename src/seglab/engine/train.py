@@ -23,6 +23,7 @@ alone writes files and shows progress (see :mod:`seglab.engine.distributed`).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ __all__ = ["train", "TrainResult", "NonFiniteLossError", "SemanticTask", "RESUME
 
 #: What :func:`train` returns (see :class:`~seglab.engine.loop.FitResult`).
 TrainResult = FitResult
+
+# The loop settings that TrainConfig holds under the same names and meaning (epochs, lr, ema,
+# resume, ...); ``out`` and ``amp`` have the same names but other types there.
+_SHARED_SETTINGS = tuple(
+    sorted(
+        {f.name for f in dataclasses.fields(LoopSettings)}
+        & set(TrainConfig.__dataclass_fields__) - {"out", "amp"}
+    )
+)
 
 # Settings that decide what a run learns from and what it builds: a resumed run must repeat
 # them, or its epochs would silently continue another experiment.
@@ -252,27 +262,11 @@ def _train(
         _load_initial_weights(task.model, config, device)
     settings = LoopSettings(
         out=out,
-        epochs=config.epochs,
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-        schedule=config.schedule,
         warmup=min(config.warmup_epochs / config.epochs, 0.5),
-        clip_grad=config.clip_grad,
-        ema=config.ema,
         amp=task.amp,
-        channels_last=config.channels_last,
-        compile=config.compile,
-        time_budget=config.time_budget,
-        budget_clock=config.budget_clock,
-        monitor=config.monitor,
-        patience=config.patience,
-        seed=config.seed,
-        resume=config.resume,
-        overwrite=config.overwrite,
-        trust_checkpoint=config.trust_checkpoint,
         resume_keys=RESUME_KEYS,
         train_args=config.to_dict(),
-        loggers=config.loggers,
+        **{name: getattr(config, name) for name in _SHARED_SETTINGS},
     )
     result = fit(task, settings, context=context, device=device, progress=progress)
     best_path = out / "best.pt"

@@ -17,7 +17,7 @@ from matplotlib.colors import hsv_to_rgb
 from skimage.segmentation import find_boundaries
 
 from seglab.io import write_image
-from seglab.viz import _as_label_map, _as_rgb
+from seglab.viz import as_label_map, as_rgb
 
 __all__ = ["instance_colors", "overlay_instances", "save_instances_overlay"]
 
@@ -82,8 +82,8 @@ def overlay_instances(
         >>> out[0, 0].tolist(), bool((out[0, 1] != out[0, 2]).any())
         ([0, 0, 0], True)
     """
-    rgb = _as_rgb(image)
-    labels = _as_label_map(labels, rgb, "labels")
+    rgb = as_rgb(image)
+    labels = as_label_map(labels, rgb, "labels")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     if labels.size and labels.min() < 0:

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from seglab._checks import IGNORE_INDEX
 from seglab.annotations.instances import Instances, labels_to_instances
 from seglab.annotations.panoptic_format import make_segments_info
 from seglab.convert import labels_to_numpy
@@ -52,7 +53,7 @@ def fuse(
     min_stuff_area: int = 64,
     overlap_threshold: float = 0.5,
     score_threshold: float = 0.0,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> tuple[np.ndarray, list[dict]]:
     """Fuse a semantic map and instances into a panoptic map (see the module docstring).
 

@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from seglab._checks import IGNORE_INDEX
+
 __all__ = ["ConfusionMatrix", "confusion_matrix", "scores_from_confusion"]
 
 Labels = np.ndarray | torch.Tensor
@@ -65,7 +67,7 @@ _BLOCK = 1 << 17
 # --------------------------------------------------------------------------------------------
 
 
-def _check_num_classes(num_classes: int) -> int:
+def check_num_classes(num_classes: int) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
         raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
     if num_classes < 1:
@@ -73,7 +75,7 @@ def _check_num_classes(num_classes: int) -> int:
     return int(num_classes)
 
 
-def _check_ignore_index(ignore_index: int | None) -> int | None:
+def check_ignore_index(ignore_index: int | None) -> int | None:
     if ignore_index is None:
         return None
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int | np.integer):
@@ -93,7 +95,7 @@ def _check_integer_dtype(labels: Labels, name: str) -> None:
         )
 
 
-def _as_label_pair(pred: Any, target: Any, *, keep_torch: bool = False) -> tuple[Labels, Labels]:
+def as_label_pair(pred: Any, target: Any, *, keep_torch: bool = False) -> tuple[Labels, Labels]:
     """Return ``pred`` and ``target`` both as NumPy arrays or both as tensors on one device.
 
     CPU tensors become zero-copy NumPy views (NumPy's kernels are the faster ones on CPU);
@@ -197,7 +199,7 @@ def _blocks(num_images: int, pixels: int) -> Iterator[tuple[slice, slice]]:
             yield slice(start, start + group), slice(None)
 
 
-def _count_pairs(
+def count_pairs(
     pred: Any,
     target: Any,
     num_classes: int,
@@ -207,7 +209,7 @@ def _count_pairs(
     keep_torch: bool = False,
 ) -> np.ndarray:
     """Count (target, pred) label pairs: ``(K, K)``, or ``(N, K, K)`` with ``per_image``."""
-    pred, target = _as_label_pair(pred, target, keep_torch=keep_torch)
+    pred, target = as_label_pair(pred, target, keep_torch=keep_torch)
     if per_image and target.ndim < 3:
         # A lone (H, W) mask would otherwise be read as H one-row images.
         raise ValueError(
@@ -315,7 +317,7 @@ def _count_valid_pairs(
 
 
 def confusion_matrix(
-    pred: Labels, target: Labels, num_classes: int, ignore_index: int | None = 255
+    pred: Labels, target: Labels, num_classes: int, ignore_index: int | None = IGNORE_INDEX
 ) -> np.ndarray:
     """Count ``(target, pred)`` label pairs into a ``K x K`` confusion matrix.
 
@@ -344,9 +346,9 @@ def confusion_matrix(
         array([[1, 1],
                [0, 1]])
     """
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index)
-    return _count_pairs(pred, target, num_classes, ignore_index, per_image=False)
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
+    return count_pairs(pred, target, num_classes, ignore_index, per_image=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,7 +356,7 @@ def confusion_matrix(
 # --------------------------------------------------------------------------------------------
 
 
-def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator`` as float64, NaN where the denominator is 0 (no warning)."""
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)
@@ -363,26 +365,26 @@ def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def _nanmean(values: np.ndarray, axis: int = -1) -> np.ndarray:
+def nanmean(values: np.ndarray, axis: int = -1) -> np.ndarray:
     """Mean over non-NaN entries; NaN (without numpy's warning) where all are NaN."""
     present = ~np.isnan(values)
-    return _divide(np.where(present, values, 0.0).sum(axis=axis), present.sum(axis=axis))
+    return safe_divide(np.where(present, values, 0.0).sum(axis=axis), present.sum(axis=axis))
 
 
-def _class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
+def class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
     """All scores of ``(..., K, K)`` matrices, vectorised over the leading axes."""
     matrix = np.asarray(matrix, dtype=np.int64)
     true_positive = np.diagonal(matrix, axis1=-2, axis2=-1)
     target_count = matrix.sum(axis=-1)  # rows are the target
     pred_count = matrix.sum(axis=-2)
     total = target_count.sum(axis=-1)
-    iou = _divide(true_positive, target_count + pred_count - true_positive)
-    frequency = _divide(target_count, total[..., None])
+    iou = safe_divide(true_positive, target_count + pred_count - true_positive)
+    frequency = safe_divide(target_count, total[..., None])
     return {
-        "pixel_accuracy": _divide(true_positive.sum(axis=-1), total),
-        "accuracy": _divide(true_positive, target_count),
+        "pixel_accuracy": safe_divide(true_positive.sum(axis=-1), total),
+        "accuracy": safe_divide(true_positive, target_count),
         "iou": iou,
-        "dice": _divide(2 * true_positive, target_count + pred_count),
+        "dice": safe_divide(2 * true_positive, target_count + pred_count),
         # Classes with freq 0 are left out, so that the NaN IoU of absent classes drops out.
         "fwiou": np.where(
             total > 0, np.where(target_count > 0, frequency * iou, 0.0).sum(-1), np.nan
@@ -414,15 +416,15 @@ def scores_from_confusion(matrix: np.ndarray) -> dict[str, float | np.ndarray]:
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix must be (K, K), got shape {matrix.shape}")
-    scores = _class_scores(matrix)
+    scores = class_scores(matrix)
     return {
         "pixel_accuracy": float(scores["pixel_accuracy"]),
-        "mean_pixel_accuracy": float(_nanmean(scores["accuracy"])),
+        "mean_pixel_accuracy": float(nanmean(scores["accuracy"])),
         "iou": scores["iou"],
-        "miou": float(_nanmean(scores["iou"])),
+        "miou": float(nanmean(scores["iou"])),
         "fwiou": float(scores["fwiou"]),
         "dice": scores["dice"],
-        "mean_dice": float(_nanmean(scores["dice"])),
+        "mean_dice": float(nanmean(scores["dice"])),
         "accuracy": scores["accuracy"],
     }
 
@@ -464,9 +466,9 @@ class ConfusionMatrix:
         0.5
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index)
+    def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index)
         self._matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
     @property
@@ -484,7 +486,7 @@ class ConfusionMatrix:
                 :func:`confusion_matrix`).
             TypeError: if labels are not integer.
         """
-        self._matrix += _count_pairs(
+        self._matrix += count_pairs(
             pred, target, self.num_classes, self.ignore_index, per_image=False
         )
 

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from seglab._checks import IGNORE_INDEX
 from seglab.metrics.confusion import (
     Labels,
-    _as_label_pair,
-    _check_ignore_index,
-    _check_num_classes,
-    _divide,
-    _nanmean,
+    as_label_pair,
+    check_ignore_index,
+    check_num_classes,
+    nanmean,
+    safe_divide,
 )
 
 __all__ = ["multilabel_counts", "multilabel_iou", "multilabel_dice", "MultiLabelConfusion"]
@@ -55,7 +56,7 @@ def _check_binary(labels: Labels, name: str, ignore_index: int | None) -> None:
 
 
 def multilabel_counts(
-    pred: Labels, target: Labels, ignore_index: int | None = 255
+    pred: Labels, target: Labels, ignore_index: int | None = IGNORE_INDEX
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class true positives, false positives and false negatives of binary masks.
 
@@ -85,11 +86,11 @@ def multilabel_counts(
         >>> multilabel_counts(pred, target)
         (array([1, 0]), array([1, 0]), array([0, 1]))
     """
-    ignore_index = _check_ignore_index(ignore_index)
+    ignore_index = check_ignore_index(ignore_index)
     if ignore_index in (0, 1):
         raise ValueError(f"ignore_index must not be 0 or 1 for binary masks, got {ignore_index}")
     try:
-        pred, target = _as_label_pair(pred, target)
+        pred, target = as_label_pair(pred, target)
     except TypeError as error:
         raise TypeError(f"{error}; threshold multi-label scores first, e.g. logits > 0") from None
     if target.ndim < 2:
@@ -122,19 +123,21 @@ def _binary_counts(pred: Labels, target: Labels) -> tuple[np.ndarray, np.ndarray
 
 
 def _scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> dict[str, Any]:
-    iou = _divide(tp, tp + fp + fn)
-    dice = _divide(2 * tp, 2 * tp + fp + fn)
+    iou = safe_divide(tp, tp + fp + fn)
+    dice = safe_divide(2 * tp, 2 * tp + fp + fn)
     return {
         "iou": iou,
         "dice": dice,
-        "miou": float(_nanmean(iou)),
-        "mean_dice": float(_nanmean(dice)),
-        "precision": _divide(tp, tp + fp),
-        "recall": _divide(tp, tp + fn),
+        "miou": float(nanmean(iou)),
+        "mean_dice": float(nanmean(dice)),
+        "precision": safe_divide(tp, tp + fp),
+        "recall": safe_divide(tp, tp + fn),
     }
 
 
-def multilabel_iou(pred: Labels, target: Labels, ignore_index: int | None = 255) -> np.ndarray:
+def multilabel_iou(
+    pred: Labels, target: Labels, ignore_index: int | None = IGNORE_INDEX
+) -> np.ndarray:
     """Per-class binary IoU of ``(N, K, H, W)`` masks (NaN where a class is absent from both).
 
     See :func:`multilabel_counts` for the arguments and errors.
@@ -148,7 +151,9 @@ def multilabel_iou(pred: Labels, target: Labels, ignore_index: int | None = 255)
     return _scores(*multilabel_counts(pred, target, ignore_index))["iou"]
 
 
-def multilabel_dice(pred: Labels, target: Labels, ignore_index: int | None = 255) -> np.ndarray:
+def multilabel_dice(
+    pred: Labels, target: Labels, ignore_index: int | None = IGNORE_INDEX
+) -> np.ndarray:
     """Per-class binary Dice of ``(N, K, H, W)`` masks (NaN where a class is absent from both).
 
     See :func:`multilabel_counts` for the arguments and errors.
@@ -186,9 +191,9 @@ class MultiLabelConfusion:
         array([0.5, 1. ])
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index)
+    def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index)
         if self.ignore_index in (0, 1):
             raise ValueError(
                 f"ignore_index must not be 0 or 1 for binary masks, got {self.ignore_index}"

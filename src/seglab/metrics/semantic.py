@@ -26,20 +26,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from seglab._checks import IGNORE_INDEX
 from seglab.metrics.confusion import (
     Labels,
-    _check_ignore_index,
-    _check_num_classes,
-    _class_scores,
-    _count_pairs,
-    _nanmean,
+    check_ignore_index,
+    check_num_classes,
+    class_scores,
+    count_pairs,
+    nanmean,
 )
 
 __all__ = ["per_image_confusion", "per_image_metrics", "PerImageMetrics"]
 
 
 def per_image_confusion(
-    pred: Labels, target: Labels, num_classes: int, ignore_index: int | None = 255
+    pred: Labels, target: Labels, num_classes: int, ignore_index: int | None = IGNORE_INDEX
 ) -> np.ndarray:
     """One confusion matrix per image (rows = target, columns = prediction).
 
@@ -70,20 +71,20 @@ def per_image_confusion(
                [[0, 0],
                 [0, 2]]])
     """
-    num_classes = _check_num_classes(num_classes)
-    ignore_index = _check_ignore_index(ignore_index)
-    return _count_pairs(pred, target, num_classes, ignore_index, per_image=True)
+    num_classes = check_num_classes(num_classes)
+    ignore_index = check_ignore_index(ignore_index)
+    return count_pairs(pred, target, num_classes, ignore_index, per_image=True)
 
 
 def _image_scores(matrices: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image arrays from ``(N, K, K)`` matrices."""
-    scores = _class_scores(matrices)
+    scores = class_scores(matrices)
     return {
         "iou": scores["iou"],
         "dice": scores["dice"],
         "image_pixel_accuracy": scores["pixel_accuracy"],
-        "image_miou": _nanmean(scores["iou"]),
-        "image_mean_dice": _nanmean(scores["dice"]),
+        "image_miou": nanmean(scores["iou"]),
+        "image_mean_dice": nanmean(scores["dice"]),
     }
 
 
@@ -91,14 +92,14 @@ def _with_means(per_image: dict[str, np.ndarray]) -> dict[str, float | np.ndarra
     """Add the means over images (images with NaN scores are skipped)."""
     return {
         **per_image,
-        "pixel_accuracy": float(_nanmean(per_image["image_pixel_accuracy"], axis=0)),
-        "miou": float(_nanmean(per_image["image_miou"], axis=0)),
-        "mean_dice": float(_nanmean(per_image["image_mean_dice"], axis=0)),
+        "pixel_accuracy": float(nanmean(per_image["image_pixel_accuracy"], axis=0)),
+        "miou": float(nanmean(per_image["image_miou"], axis=0)),
+        "mean_dice": float(nanmean(per_image["image_mean_dice"], axis=0)),
     }
 
 
 def per_image_metrics(
-    pred: Labels, target: Labels, num_classes: int, ignore_index: int | None = 255
+    pred: Labels, target: Labels, num_classes: int, ignore_index: int | None = IGNORE_INDEX
 ) -> dict[str, float | np.ndarray]:
     """Scores of every image, and their means over images (every image weighs the same).
 
@@ -159,14 +160,14 @@ class PerImageMetrics:
         0.625
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = 255) -> None:
-        self.num_classes = _check_num_classes(num_classes)
-        self.ignore_index = _check_ignore_index(ignore_index)
+    def __init__(self, num_classes: int, ignore_index: int | None = IGNORE_INDEX) -> None:
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = check_ignore_index(ignore_index)
         self._batches: list[dict[str, np.ndarray]] = []
 
     def update(self, pred: Labels, target: Labels) -> None:
         """Score one batch of images and keep their per-image scores."""
-        matrices = _count_pairs(pred, target, self.num_classes, self.ignore_index, per_image=True)
+        matrices = count_pairs(pred, target, self.num_classes, self.ignore_index, per_image=True)
         self._batches.append(_image_scores(matrices))
 
     def reset(self) -> None:

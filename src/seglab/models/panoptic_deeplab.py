@@ -39,7 +39,7 @@ from seglab.models.blocks import (
     init_weights_,
     pad_to_multiple,
 )
-from seglab.models.unet import _DEPTH, _double_conv, _Up
+from seglab.models.unet import UNET_DEPTH, Up, double_conv
 
 __all__ = [
     "PanopticDeepLab",
@@ -86,7 +86,7 @@ class PanopticDeepLab(nn.Module):
     """
 
     name = "panoptic_deeplab"
-    size_multiple = 2**_DEPTH
+    size_multiple = 2**UNET_DEPTH
 
     def __init__(
         self,
@@ -118,15 +118,15 @@ class PanopticDeepLab(nn.Module):
             "dual_decoder": dual_decoder,
             "offset_scale": float(offset_scale),
         }
-        channels = [base_channels * 2**level for level in range(_DEPTH + 1)]
-        self.encoder = nn.ModuleList([_double_conv(in_channels, channels[0])])
+        channels = [base_channels * 2**level for level in range(UNET_DEPTH + 1)]
+        self.encoder = nn.ModuleList([double_conv(in_channels, channels[0])])
         self.encoder.extend(
-            _double_conv(channels[level - 1], channels[level]) for level in range(1, _DEPTH + 1)
+            double_conv(channels[level - 1], channels[level]) for level in range(1, UNET_DEPTH + 1)
         )
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
 
         def decoder() -> nn.ModuleList:
-            return nn.ModuleList(_Up(channels[level], False) for level in range(_DEPTH, 0, -1))
+            return nn.ModuleList(Up(channels[level], False) for level in range(UNET_DEPTH, 0, -1))
 
         self.decoder = decoder()
         self.instance_decoder = decoder() if dual_decoder else None

@@ -26,16 +26,16 @@ from seglab.models.registry import register_model
 __all__ = ["UNet"]
 
 # Number of 2x downsamplings; the paper's U-Net has four.
-_DEPTH = 4
+UNET_DEPTH = 4
 
 
-def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
+def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
         conv_bn_relu(in_channels, out_channels), conv_bn_relu(out_channels, out_channels)
     )
 
 
-class _Up(nn.Module):
+class Up(nn.Module):
     """2x upsampling that halves the channels, concatenation with the skip, two convolutions."""
 
     def __init__(self, in_channels: int, bilinear: bool) -> None:
@@ -49,7 +49,7 @@ class _Up(nn.Module):
         else:
             # The paper's "up-convolution": a 2x2 transposed convolution with stride 2.
             self.upsample = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
-        self.conv = _double_conv(2 * out_channels, out_channels)
+        self.conv = double_conv(2 * out_channels, out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return self.conv(torch.cat([skip, self.upsample(x)], dim=1))
@@ -79,7 +79,7 @@ class UNet(SegmentationModel):
         torch.Size([1, 2, 97, 131])
     """
 
-    size_multiple = 2**_DEPTH
+    size_multiple = 2**UNET_DEPTH
 
     def __init__(
         self,
@@ -96,14 +96,14 @@ class UNet(SegmentationModel):
             bilinear=bilinear,
         )
         check_positive_int("base_channels", base_channels)
-        channels = [base_channels * 2**level for level in range(_DEPTH + 1)]
-        self.encoder = nn.ModuleList([_double_conv(in_channels, channels[0])])
+        channels = [base_channels * 2**level for level in range(UNET_DEPTH + 1)]
+        self.encoder = nn.ModuleList([double_conv(in_channels, channels[0])])
         self.encoder.extend(
-            _double_conv(channels[level - 1], channels[level]) for level in range(1, _DEPTH + 1)
+            double_conv(channels[level - 1], channels[level]) for level in range(1, UNET_DEPTH + 1)
         )
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
         self.decoder = nn.ModuleList(
-            _Up(channels[level], bilinear) for level in range(_DEPTH, 0, -1)
+            Up(channels[level], bilinear) for level in range(UNET_DEPTH, 0, -1)
         )
         self.head = nn.Conv2d(channels[0], num_classes, kernel_size=1)
         init_weights_(self)

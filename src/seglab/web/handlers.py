@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seglab._checks import IGNORE_INDEX
 from seglab.classical import GrabCutState, grabcut, normalized_cut, refine_grabcut, slic
 from seglab.instance.draw import overlay_instances
 from seglab.viz import draw_boundaries, overlay_mask
@@ -593,7 +594,7 @@ def evaluate_masks(
     target: np.ndarray,
     *,
     num_classes: int | None = None,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> EvaluationResult:
     """PA, MPA, per-class IoU and Dice, mIoU and the confusion matrix of two index masks.
 
@@ -662,7 +663,7 @@ def evaluate_files(
     target_path: str | os.PathLike,
     *,
     num_classes: int | None = None,
-    ignore_index: int | None = 255,
+    ignore_index: int | None = IGNORE_INDEX,
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> EvaluationResult:
     """:func:`evaluate_masks` on two uploaded mask files (validated first).
