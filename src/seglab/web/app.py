@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
+from seglab.io import write_image
 from seglab.samples import SAMPLE_NAMES
 from seglab.web import handlers
 from seglab.web.validate import (
@@ -226,7 +227,14 @@ def _model_handler(runner: handlers.ModelRunner, limit: float) -> Callable:
         image, description = handlers.load_input(upload, sample, max_megapixels=limit)
         stem = os.path.splitext(os.path.basename(upload))[0] if upload else sample
         output = runner.run(name, image, stem=stem)
-        return output.picture, [str(path) for path in output.files], f"{description}; {output.info}"
+        # A file in the request's own folder, not an array: gradio copies a file into its cache
+        # once (atomically) and reuses it, while it rewrites an array's cache file for every
+        # request with the same picture, so that a download running meanwhile got a truncated
+        # image (tests/web/test_load.py, ten identical requests).
+        picture = output.files[0].with_name(f"{stem}_overlay.png")
+        write_image(picture, output.picture, compress_level=1)
+        files = [str(path) for path in output.files]
+        return str(picture), files, f"{description}; {output.info}"
 
     return run_model
 
@@ -555,9 +563,9 @@ def build_app(
             _classical_tab(app, limit)
             _model_tab(runner, limit)
             _evaluate_tab(limit)
-    # One job at a time: gradio caches each output image under a hash of its content and
-    # writes it only if that file is absent, so two concurrent jobs with the same result (the
-    # same sample twice) could serve a half-written file. A model run uses both cores anyway.
+    # One job at a time: a model run uses both cores anyway. (Gradio 6.31 re-encodes an
+    # output array into its cache on every request, even when the same file is being
+    # downloaded; the model tab therefore returns its picture as a file, see run_model.)
     app.queue(default_concurrency_limit=1, max_size=256)
     app.seglab_runner = runner  # for tests and embedding
     return app
