@@ -127,8 +127,12 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint | dict[str, 
 
 def _why_not_plain(error: Exception) -> str:
     """The useful line of torch's weights-only error: which global or opcode it refused."""
-    match = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\. Please use|\n\n|$)", str(error), re.S)
-    reason = match.group(1) if match else str(error).splitlines()[0] if str(error) else ""
+    text = str(error)
+    # torch's wording differs between releases: "WeightsUnpickler error: Unsupported global:
+    # GLOBAL posix.system ..." (2.6) or a paragraph "Trying to load unsupported GLOBAL ..." (2.13).
+    match = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\. Please use|\n\n|$)", text, re.S)
+    match = match or re.search(r"^([^\n]*unsupported[^\n]*?)\.?$", text, re.M | re.I)
+    reason = match.group(1) if match else text.split(". ")[0]
     return " ".join(reason.split())[:300]
 
 

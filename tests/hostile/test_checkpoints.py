@@ -7,6 +7,7 @@ marker file; each must refuse it before anything runs.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def test_cli_refuses_payload_checkpoints(
     assert code == 2
     assert f"seglab {command[0]}: error: refusing to load {payload_checkpoint}" in err
     assert "--trust-checkpoint" in err
+    # The message says what was refused: the call the pickle would have made.
+    assert re.search(
+        r"plain-data checkpoint \([^)]*unsupported (global|operand)[^)]+\);", err, re.I
+    )
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not marker.exists()
     assert not (tmp_path / "out").exists() or command[0] == "train"
