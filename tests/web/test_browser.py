@@ -100,18 +100,19 @@ def drag(page, box: dict, start: tuple[float, float], end: tuple[float, float]) 
     page.mouse.up()
 
 
-def draw_until_marked(page, box: dict, start, end, pattern: str, tries: int = 2) -> str:
+def draw_until_marked(page, box: dict, start, end, pattern: str, tries: int = 4) -> str:
     """Drag until the app reports the stroke in the marks box (matching ``pattern``).
 
     Right after an image is loaded the editor's canvas may not take input yet, and exporting
     the layers takes the browser a while (software WebGL); the server's description of the
     marks is the sign that a stroke landed and reached it. Clicking Run before that would
-    send the editor's previous value.
+    send the editor's previous value. A lost first stroke is common, so each try waits 15 s
+    (a stroke that lands shows in about a second) rather than the whole minute.
     """
     for _ in range(tries):
         drag(page, box, start, end)
         try:
-            return wait_for_text(page, "#grabcut-marks", pattern)
+            return wait_for_text(page, "#grabcut-marks", pattern, timeout=TIMEOUT // 4)
         except PlaywrightTimeoutError:
             continue
     pytest.fail(f"the editor did not take a stroke in {tries} drags")
