@@ -55,9 +55,23 @@ def test_reads_labels_rgb_and_the_even_odd_split(dsb_root):
     assert len(dsb_image_folders(dsb_root / "stage1_test")) == 5
 
 
+def test_stage1_train_layout_and_the_fit_val_split(tmp_path):
+    labels = np.zeros((8, 8), np.int64)
+    labels[2:5, 2:5] = 1
+    ids = [f"id{k:02d}" for k in range(23)]
+    for image_id in ids:
+        write_sample(tmp_path / "stage1_train", image_id, labels)
+    val = [folder.name for folder in dsb_image_folders(tmp_path, split="val")]
+    fit = [folder.name for folder in dsb_image_folders(tmp_path, split="fit")]
+    assert val == ["id00", "id10", "id20"]  # every tenth sorted id
+    assert fit == [i for i in ids if i not in val] and len(fit) == 20
+
+
 def test_reader_errors(dsb_root, tmp_path):
-    with pytest.raises(ValueError, match="unknown split 'val'; choose one of train, test, all"):
-        dsb_image_folders(dsb_root, split="val")
+    with pytest.raises(
+        ValueError, match="unknown split 'valid'; choose one of train, test, fit, val, all"
+    ):
+        dsb_image_folders(dsb_root, split="valid")
     with pytest.raises(FileNotFoundError, match="no DSB 2018 image folders under"):
         dsb_image_folders(tmp_path / "nowhere")
     folder = dsb_root / "stage1_test" / "a1"

@@ -108,3 +108,43 @@ def test_train_errors(tmp_path):
         train_instance(None, tmp_path, samples=[])
     with pytest.raises(FileNotFoundError, match="cannot resume: no checkpoint"):
         train_instance(None, tmp_path / "empty", samples=samples, resume=True)
+
+
+def test_validation_scores_each_epoch_and_keeps_the_best(tmp_path):
+    samples = synthetic_samples(4)
+    result = train_instance(
+        None,
+        tmp_path / "run",
+        samples=samples[:2],
+        val_samples=samples[2:],
+        steps=2,
+        ema=0.5,
+        **SETTINGS,
+    )
+    with (tmp_path / "run" / "log.csv").open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("dsb")]
+    assert [row["epoch"] for row in rows] == ["1", "2"]  # one step per epoch: 2 images, batch 2
+    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    scores = [float(row["dsb"]) for row in rows]
+    assert best["epoch"] == scores.index(max(scores))  # the first epoch with the best score
+    last = load_checkpoint(result.checkpoint)
+    assert last["best_metrics"]["dsb"] == pytest.approx(max(scores))
+    assert best["train_args"]["val_ids"] == ["img2", "img3"]
+    assert result.history  # the rows in memory too
+    with pytest.raises(
+        ValueError, match="1 validation image.* are also training images, e.g. img1"
+    ):
+        train_instance(None, tmp_path / "x", samples=samples[:2], val_samples=samples[1:3])
+
+
+def test_score_instance_maps_against_hand_counts():
+    from seglab.engine.train_instance import score_instance_maps
+
+    target = np.array([[1, 1, 0, 2, 2]])
+    pred = np.array([[3, 3, 0, 0, 4]])  # object 1 exact; object 2 half covered (IoU 0.5, no match)
+    scores = score_instance_maps([pred, np.zeros((2, 2), int)], [target, np.zeros((2, 2), int)])
+    # DSB: 1 TP, 1 FP, 1 FN at every threshold -> 1/3 (the empty pair is NaN and skipped).
+    assert scores["dsb"] == pytest.approx(1 / 3)
+    assert scores["recall50"] == 0.5
+    # AJI: (2 + 1) / (2 + 2) for the first image.
+    assert scores["aji"] == pytest.approx(3 / 4)

@@ -2,7 +2,7 @@
 
 Layout (one folder per image, one binary PNG per nucleus)::
 
-    ROOT/stage1_test/<id>/images/<id>.png
+    ROOT/stage1_test/<id>/images/<id>.png          (or ROOT/stage1_train/...)
     ROOT/stage1_test/<id>/masks/<anything>.png     255 (or any value > 0) = this nucleus
 
 ``ROOT`` may also be the stage folder itself (the one holding the ``<id>`` folders). Images are
@@ -11,9 +11,14 @@ order and the ``k``-th mask with any pixels gets instance id ``k`` (1, 2, ...); 
 pixels holds no nucleus and is skipped, so the ids stay contiguous. Where two masks overlap (a
 few Kaggle training masks do) the later one wins.
 
-Splits (:data:`DSB_SPLITS`) are deterministic and the same as the watershed baseline of
-``benchmarks/bench_instance.py``: with the ids sorted, ``"train"`` is the images at even
-positions (0, 2, 4, ...) and ``"test"`` those at odd positions; ``"all"`` is every image.
+Splits (:data:`DSB_SPLITS`) are deterministic. With the ids sorted:
+
+- ``"train"`` / ``"test"``: the images at even / odd positions (0, 2, 4, ... / 1, 3, 5, ...),
+  the halves of the 47-image stage-1 test set that ``benchmarks/bench_instance.py`` uses;
+- ``"fit"`` / ``"val"``: every position but multiples of 10 / the multiples of 10 (0, 10,
+  20, ...): a 90 / 10 split of the 664-image stage-1 training set for training and model
+  selection, so that the stage-1 test images serve for reporting only;
+- ``"all"``: every image.
 
 :class:`NucleiCrops` yields random square crops with flips and transposes, and the training
 targets of each crop from a ``targets`` function the engine passes in (Panoptic-DeepLab:
@@ -48,7 +53,9 @@ __all__ = [
     "read_dsb_sample",
 ]
 
-DSB_SPLITS = ("train", "test", "all")
+DSB_SPLITS = ("train", "test", "fit", "val", "all")
+# The stage folders of the Kaggle layout, looked for under ROOT in this order.
+_STAGE_FOLDERS = ("stage1_test", "stage1_train")
 
 
 @dataclass
@@ -70,13 +77,14 @@ def dsb_image_folders(root: str | os.PathLike, *, split: str = "all") -> list[Pa
     """The image folders of a split, sorted by id.
 
     Raises:
-        FileNotFoundError: if ``root`` holds neither ``stage1_test/`` nor image folders.
+        FileNotFoundError: if ``root`` holds neither ``stage1_test/``, ``stage1_train/`` nor
+            image folders.
         ValueError: for an unknown split (the message lists the valid ones).
     """
     if split not in DSB_SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(DSB_SPLITS)}")
     root = Path(root)
-    stage = root / "stage1_test" if (root / "stage1_test").is_dir() else root
+    stage = next((root / name for name in _STAGE_FOLDERS if (root / name).is_dir()), root)
     folders = (
         sorted(p for p in stage.iterdir() if p.is_dir() and (p / "images").is_dir())
         if stage.is_dir()
@@ -91,6 +99,10 @@ def dsb_image_folders(root: str | os.PathLike, *, split: str = "all") -> list[Pa
         return folders[0::2]
     if split == "test":
         return folders[1::2]
+    if split == "val":
+        return folders[0::10]
+    if split == "fit":
+        return [folder for position, folder in enumerate(folders) if position % 10]
     return folders
 
 

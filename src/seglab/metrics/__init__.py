@@ -1,6 +1,11 @@
 """Segmentation metrics: semantic, multi-label, superpixel, unsupervised, interactive."""
 
-from seglab.metrics.aji import DSB_IOU_THRESHOLDS, aggregated_jaccard_index, dsb_score
+from seglab.metrics.aji import (
+    DSB_IOU_THRESHOLDS,
+    aggregated_jaccard_index,
+    dsb_score,
+    instance_match_counts,
+)
 from seglab.metrics.confusion import ConfusionMatrix, confusion_matrix, scores_from_confusion
 from seglab.metrics.instance import MaskAP, mask_ap, mask_ap_coco
 from seglab.metrics.interactive import grabcut_error_counts, grabcut_error_rate

@@ -32,7 +32,7 @@ import numpy as np
 
 from seglab.annotations.instances import check_label_map
 
-__all__ = ["aggregated_jaccard_index", "dsb_score", "DSB_IOU_THRESHOLDS"]
+__all__ = ["aggregated_jaccard_index", "dsb_score", "instance_match_counts", "DSB_IOU_THRESHOLDS"]
 
 DSB_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
@@ -138,15 +138,37 @@ def dsb_score(
         >>> dsb_score(np.array([[1, 1, 0, 2]]), np.array([[1, 1, 0, 0]]))  # 1 TP, 1 FP
         0.5
     """
+    true_pos, num_target, num_pred = instance_match_counts(pred, target, thresholds=thresholds)
+    if not num_target and not num_pred:
+        return float("nan")
+    scores = true_pos / (num_target + num_pred - true_pos)
+    return float(scores.mean())
+
+
+def instance_match_counts(
+    pred: np.ndarray, target: np.ndarray, *, thresholds: np.ndarray = DSB_IOU_THRESHOLDS
+) -> tuple[np.ndarray, int, int]:
+    """Matched objects of two instance maps at each IoU threshold (a match needs IoU > t).
+
+    Returns:
+        ``true_pos (T,)`` int, the number of target objects and of predicted objects; the
+        false negatives at threshold ``t`` are ``num_target - true_pos[t]``.
+
+    Raises:
+        ValueError: if a threshold is outside [0.5, 1) (below 0.5 one object could match
+            twice), or for bad maps (see :func:`aggregated_jaccard_index`).
+
+    Example:
+        >>> instance_match_counts(np.array([[1, 1, 0, 2]]), np.array([[1, 1, 0, 0]]),
+        ...                       thresholds=[0.5])
+        (array([1]), 1, 2)
+    """
     thresholds = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     if not len(thresholds) or thresholds.min() < 0.5 or thresholds.max() >= 1.0:
         raise ValueError(
             f"thresholds must be in [0.5, 1) so that matches are unique, got {thresholds}"
         )
     gt_area, pred_area, g, p, intersection = _overlaps(pred, target)
-    if not len(gt_area) and not len(pred_area):
-        return float("nan")
     iou = intersection / (gt_area[g] + pred_area[p] - intersection)
     true_pos = (iou[None, :] > thresholds[:, None]).sum(axis=1)
-    scores = true_pos / (len(gt_area) + len(pred_area) - true_pos)
-    return float(scores.mean())
+    return true_pos, len(gt_area), len(pred_area)
