@@ -85,3 +85,27 @@ def test_predict_instance_files_and_cli(tmp_path, tiny_checkpoint):
         )
         == 2
     )
+
+
+def test_large_images_go_through_in_tiles(tmp_path, tiny_checkpoint, monkeypatch):
+    import seglab.models.tiling as tiling
+    from seglab.cli import main
+
+    Image.fromarray(np.full((150, 70, 3), 90, np.uint8)).save(tmp_path / "big.png")
+    windows = []
+    real = tiling.tiled_forward
+
+    def spy(forward, image, **kwargs):
+        return real(lambda w: windows.append(tuple(w.shape[-2:])) or forward(w), image, **kwargs)
+
+    monkeypatch.setattr(tiling, "tiled_forward", spy)
+    args = [str(tmp_path / "big.png"), "--checkpoint", str(tiny_checkpoint), "--quiet"]
+    assert main(["instance", *args, "--out", str(tmp_path / "t"), "--tile", "64"]) == 0
+    assert windows and max(max(w) for w in windows) == 64  # never more than a tile at once
+    assert len(windows) == 3 * 2  # rows start at 0, 48, 86; columns at 0, 6
+    tiled = np.asarray(Image.open(tmp_path / "t" / "big_instances.png"))
+    assert tiled.shape == (150, 70)
+    windows.clear()
+    assert main(["instance", *args, "--out", str(tmp_path / "w"), "--tile", "0"]) == 0
+    assert windows == []  # --tile 0: the whole image at once
+    assert main(["instance", *args, "--out", str(tmp_path / "x"), "--tile", "8"]) == 2

@@ -149,3 +149,46 @@ def test_keep_largest_and_fill_holes_clean_the_full_size_mask(name):
     background = skimage_label(cleaned == 0, connectivity=1)
     border = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
     assert set(np.unique(background)) - {0} <= set(np.unique(border))
+
+
+def test_tiled_prediction_keeps_the_image_size_and_bounds_the_windows(tmp_path, monkeypatch):
+    model = _checkpoint(tmp_path / "c.pt", mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
+    image = np.random.default_rng(3).integers(0, 256, size=(100, 70, 3), dtype=np.uint8)
+    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 - 0.5) / 0.25
+    with torch.no_grad():
+        whole = model(x).softmax(1)[0]  # the network on the image at its own size
+    # A tile as large as the image: one window, the same probabilities.
+    big = Predictor(tmp_path / "c.pt", device="cpu", tile=128)
+    torch.testing.assert_close(torch.from_numpy(big.predict_proba(image)), whole)
+    # Small tiles: every window at most 32 x 32, the mask still at the image's size, and
+    # inside a window (away from seams) the whole-image labels.
+    small = Predictor(tmp_path / "c.pt", device="cpu", tile=32, overlap=8)
+    shapes = []
+    monkeypatch.setattr(small, "_forward", lambda b: shapes.append(b.shape[-2:]) or model(b))
+    mask = small.predict(image)
+    assert mask.shape == (100, 70) and max(max(s) for s in shapes) == 32
+    assert len(shapes) == 4 * 3  # rows 0, 24, 48, 68; columns 0, 24, 38
+    # A U-Net sees far beyond a 32-pixel window, so tiles only approximate the whole image.
+    error = (torch.from_numpy(small.predict_proba(image)) - whole).abs().mean()
+    shifted = (whole - whole.roll(7, dims=1)).abs().mean()  # what a misplaced window gives
+    assert error < shifted / 2, (error, shifted)
+    assert small.predict_batch([image, image[:40]])[1].shape == (40, 70)
+
+
+def test_tiled_predict_files_and_cli(tmp_path):
+    from seglab.cli import main
+
+    _checkpoint(tmp_path / "c.pt")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.zeros((90, 50, 3), np.uint8)).save(folder / "a.png")
+    Image.fromarray(np.full((20, 130, 3), 200, np.uint8)).save(folder / "b.png")
+    argv = ["predict", str(folder), "--checkpoint", str(tmp_path / "c.pt"), "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--tile", "32"]) == 0
+    assert read_mask(tmp_path / "out" / "a_mask.png").shape == (90, 50)
+    assert read_mask(tmp_path / "out" / "b_mask.png").shape == (20, 130)
+    assert (
+        main([*argv, "--out", str(tmp_path / "bad"), "--tile", "32", "--tile-overlap", "20"]) == 2
+    )
+    with pytest.raises(ValueError, match="tile must be >= 16 pixels, got 0"):
+        Predictor(tmp_path / "c.pt", device="cpu", tile=0)

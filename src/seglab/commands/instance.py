@@ -11,6 +11,7 @@ from seglab.commands._common import (
     skipped_outputs_note,
 )
 from seglab.engine.config import DEVICES
+from seglab.limits import DEFAULT_TILE
 
 __all__ = ["add_parser", "run"]
 
@@ -27,6 +28,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, help="default: the shipped nuclei model")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--device", default="cpu", choices=_DEVICES)
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=DEFAULT_TILE,
+        help="run the network on overlapping TILE x TILE windows of larger images, so that "
+        f"memory stays bounded (default {DEFAULT_TILE}; 0: every image whole)",
+    )
+    parser.add_argument(
+        "--tile-overlap", type=int, default=None, help="pixels shared by windows (default TILE/4)"
+    )
     parser.add_argument("--no-overlay", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     add_trust_argument(parser)
@@ -45,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         args.inputs,
         args.out,
         overlay=not args.no_overlay,
+        tile=args.tile or None,
+        overlap=args.tile_overlap,
         progress=not args.quiet,
         **pick(args, "checkpoint", "device", "trust_checkpoint"),
     )

@@ -38,6 +38,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--device", default="auto", choices=DEVICES)
     add_test_time_arguments(parser, tta_help="average with a horizontal flip")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        help="sliding-window inference: keep each image's size and run the network on "
+        "overlapping TILE x TILE windows (for models trained on crops, and for images too "
+        "large to go through whole); default: resize each image to the training size",
+    )
+    parser.add_argument(
+        "--tile-overlap", type=int, default=None, help="pixels shared by windows (default TILE/4)"
+    )
     parser.add_argument("--no-overlay", action="store_true")
     parser.add_argument(
         "--overwrite",
@@ -80,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint,
         **pick(args, "backend", "device", "trust_checkpoint"),
         **test_time_options(args),
+        tile=args.tile,
+        overlap=args.tile_overlap,
     )
     summary = predict_files(
         predictor,

@@ -30,7 +30,9 @@ from seglab.engine.predict import IMAGE_EXTENSIONS, OVERLAY_SUFFIX, iter_sources
 from seglab.instance.draw import save_instances_overlay
 from seglab.instance.grouping import checkpoint_grouping, predict_instances
 from seglab.io import atomic_write_bytes, ensure_folder, read_image, remove_stale_temp_files
+from seglab.limits import DEFAULT_TILE
 from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
+from seglab.models.tiling import check_tiling
 from seglab.pretrained import default_instance_checkpoint
 
 __all__ = ["INSTANCES_SUFFIX", "InstancePredictionSummary", "predict_instance_files"]
@@ -56,6 +58,8 @@ def predict_instance_files(
     checkpoint: str | os.PathLike | None = None,
     overlay: bool = True,
     device: str = "cpu",
+    tile: int | None = DEFAULT_TILE,
+    overlap: int | None = None,
     progress: bool = True,
     trust_checkpoint: bool = False,
 ) -> InstancePredictionSummary:
@@ -71,11 +75,18 @@ def predict_instance_files(
     ones stored in the checkpoint (``grouping``), else the defaults. ``trust_checkpoint``
     also loads a checkpoint that is not plain data (:mod:`seglab.checkpoint`).
 
+    An image larger than ``tile`` in a side goes through the network in overlapping
+    ``tile x tile`` windows (``overlap`` pixels, default ``tile // 4``; see
+    :func:`~seglab.instance.grouping.predict_instances`), so memory stays bounded whatever the
+    image size; ``tile=None`` runs every image whole.
+
     Raises:
         FileNotFoundError: if the checkpoint does not exist, or the inputs hold no image.
-        ValueError: if the checkpoint is not an instance model, or two inputs would write the
-            same outputs.
+        ValueError: if the checkpoint is not an instance model, two inputs would write the
+            same outputs, or the tiling settings are bad.
     """
+    if tile is not None:
+        check_tiling(tile, overlap)
     state = load_checkpoint(
         checkpoint if checkpoint is not None else default_instance_checkpoint(),
         trust_checkpoint=trust_checkpoint,
@@ -116,7 +127,9 @@ def predict_instance_files(
         except (ValueError, OSError) as error:
             summary.failed.append((path, str(error)))
             continue
-        result = predict_instances(model, image, device=device, **grouping)
+        result = predict_instances(
+            model, image, device=device, tile=tile, overlap=overlap, **grouping
+        )
         labels = result.labels.numpy()
         if len(result) > np.iinfo(np.uint16).max:
             summary.failed.append((path, f"{len(result)} instances do not fit a 16-bit PNG"))

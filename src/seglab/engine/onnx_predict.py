@@ -36,6 +36,8 @@ class OnnxPredictor(Predictor):
             exported with dynamic height and width).
         keep_largest: keep only the largest region of each class (see :class:`Predictor`).
         fill_holes: fill the holes of each class's regions.
+        tile, overlap: sliding-window inference (see :class:`Predictor`; needs a graph
+            exported with dynamic height and width).
         threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
 
     Attributes:
@@ -45,7 +47,7 @@ class OnnxPredictor(Predictor):
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         ValueError: if it is not an ONNX file with seglab metadata, for a bad ``device``, or
-            for ``scales`` with a static-size graph.
+            for ``scales`` or ``tile`` with a static-size graph.
         ImportError: if onnxruntime is not installed (``pip install seglab[onnx]``).
 
     Example:
@@ -64,6 +66,8 @@ class OnnxPredictor(Predictor):
         scales: Sequence[float] = (1.0,),
         keep_largest: bool = False,
         fill_holes: bool = False,
+        tile: int | None = None,
+        overlap: int | None = None,
         threads: int | None = None,
     ) -> None:
         from seglab.export import parse_metadata, require_module
@@ -106,11 +110,12 @@ class OnnxPredictor(Predictor):
         self.size = (int(size[0]), int(size[1]))
         self.mean = self.metadata.get("mean")
         self.std = self.metadata.get("std")
-        self._set_test_time_options(tta, scales, keep_largest, fill_holes)
-        if self.scales != (1.0,) and not self.metadata.get("dynamic", True):
+        self._set_test_time_options(tta, scales, keep_largest, fill_holes, tile, overlap)
+        if (self.scales != (1.0,) or self.tile) and not self.metadata.get("dynamic", True):
             raise ValueError(
                 f"{self.checkpoint_path} is a static-size graph and takes only "
-                f"{list(self.size)} inputs; test-time scales need an export with dynamic=True"
+                f"{list(self.size)} inputs; test-time scales and tiling need an export with "
+                "dynamic=True"
             )
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
@@ -128,6 +133,8 @@ def create_predictor(
     scales: Sequence[float] = (1.0,),
     keep_largest: bool = False,
     fill_holes: bool = False,
+    tile: int | None = None,
+    overlap: int | None = None,
     threads: int | None = None,
     trust_checkpoint: bool = False,
 ) -> Predictor:
@@ -143,6 +150,8 @@ def create_predictor(
         scales: also average over these image scales (1.0 is the network's size).
         keep_largest: keep only the largest region of each class in the masks.
         fill_holes: fill the holes of each class's regions.
+        tile, overlap: sliding-window inference on the images' own resolution (see
+            :class:`~seglab.engine.predict.Predictor`).
         threads: onnxruntime intra-op threads (ignored by the torch backend, which uses
             ``torch.get_num_threads()``).
         trust_checkpoint: let the torch backend load a ``.pt`` that is not plain data (it can
@@ -161,6 +170,8 @@ def create_predictor(
         "scales": scales,
         "keep_largest": keep_largest,
         "fill_holes": fill_holes,
+        "tile": tile,
+        "overlap": overlap,
     }
     if backend == "auto":
         backend = "onnxruntime" if is_onnx else "torch"

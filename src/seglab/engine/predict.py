@@ -32,6 +32,7 @@ from seglab.engine.evaluate import tta_logits
 from seglab.engine.postprocess import clean_labels, clean_multilabel
 from seglab.io import read_image, remove_stale_temp_files, write_mask
 from seglab.limits import DEFAULT_IMG_SIZE, check_test_scales
+from seglab.models.tiling import check_tiling, tiled_forward
 from seglab.pretrained import default_checkpoint
 
 __all__ = [
@@ -63,7 +64,7 @@ IMAGE_EXTENSIONS = (
 
 def prepare_image(
     image: np.ndarray,
-    size: tuple[int, int],
+    size: tuple[int, int] | None,
     mean: list[float] | None = None,
     std: list[float] | None = None,
 ) -> torch.Tensor:
@@ -73,7 +74,8 @@ def prepare_image(
         image: ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``: grey is repeated, alpha dropped
             (:func:`seglab._checks.channels_last`); uint8, or any dtype by the rule of
             :mod:`seglab.convert` (floats in [0, 1]).
-        size: ``(h, w)`` the model was trained at.
+        size: ``(h, w)`` the model was trained at; None keeps the image's own size (tiled
+            inference).
         mean, std: per-channel normalisation, or None.
 
     Returns:
@@ -85,7 +87,10 @@ def prepare_image(
             :mod:`seglab.convert` (e.g. a float image holding 0..255, or NaN).
     """
     tensor = image_to_tensor(channels_last(image, colour=True))[None]
-    tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=True)
+    if size is not None:
+        tensor = F.interpolate(
+            tensor, size=size, mode="bilinear", align_corners=False, antialias=True
+        )
     if mean is not None:
         tensor = (tensor - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(
             1, -1, 1, 1
@@ -106,6 +111,12 @@ class Predictor:
             each label, multilabel), in the mask at the image's size; see
             :mod:`seglab.engine.postprocess`.
         fill_holes: fill the holes of those regions with their class, after ``keep_largest``.
+        tile: sliding-window inference: the image keeps its own size and the network runs on
+            overlapping ``tile x tile`` windows whose logits are blended
+            (:mod:`seglab.models.tiling`), for models trained on crops at the images'
+            resolution and for images too large to go through whole. None (default): the
+            whole image is resized to the training size.
+        overlap: pixels shared by neighbouring windows (default ``tile // 4``).
         trust_checkpoint: also load a checkpoint that is not plain data, which can run code
             stored in it (see :mod:`seglab.checkpoint`); only for files you trust.
 
@@ -125,6 +136,8 @@ class Predictor:
         scales: Sequence[float] = (1.0,),
         keep_largest: bool = False,
         fill_holes: bool = False,
+        tile: int | None = None,
+        overlap: int | None = None,
         trust_checkpoint: bool = False,
     ) -> None:
         from seglab.engine.device import resolve_device
@@ -138,16 +151,29 @@ class Predictor:
         self.size = state.preprocess.size or (DEFAULT_IMG_SIZE, DEFAULT_IMG_SIZE)
         self.mean = state.preprocess.mean
         self.std = state.preprocess.std
-        self._set_test_time_options(tta, scales, keep_largest, fill_holes)
+        self._set_test_time_options(tta, scales, keep_largest, fill_holes, tile, overlap)
 
     def _set_test_time_options(
-        self, tta: bool, scales: Sequence[float], keep_largest: bool, fill_holes: bool
+        self,
+        tta: bool,
+        scales: Sequence[float],
+        keep_largest: bool,
+        fill_holes: bool,
+        tile: int | None = None,
+        overlap: int | None = None,
     ) -> None:
-        """Store the test-time augmentation and mask clean-up settings (shared by backends)."""
+        """Store the test-time augmentation, tiling and mask clean-up settings (shared by
+        backends)."""
         self.tta = tta
         self.scales = check_test_scales(scales)
         self.keep_largest = keep_largest
         self.fill_holes = fill_holes
+        self.tile, self.overlap = (None, None) if tile is None else check_tiling(tile, overlap)
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """The size images are resized to before the network; None when tiling keeps theirs."""
+        return None if self.tile else self.size
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, K, h, w)`` of a prepared batch; the one step other backends replace."""
@@ -155,7 +181,8 @@ class Predictor:
 
     @torch.no_grad()
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        """Class probabilities at the network's size for a batch of prepared images.
+        """Class probabilities of a batch of prepared images, at the network's size (at the
+        images' own size when tiling).
 
         Args:
             batch: ``(N, 3, h, w)`` from :func:`prepare_image`.
@@ -163,8 +190,16 @@ class Predictor:
         Returns:
             ``(N, K, h, w)`` float32 on the CPU: softmax (multiclass) or sigmoid (multilabel).
         """
-        batch = batch.to(self.device)
-        logits = tta_logits(self._forward, batch, flip=self.tta, scales=self.scales)
+
+        def forward(window: torch.Tensor) -> torch.Tensor:
+            return tta_logits(self._forward, window, flip=self.tta, scales=self.scales)
+
+        if self.tile:
+            logits = tiled_forward(
+                forward, batch, tile=self.tile, overlap=self.overlap, device=self.device
+            )
+        else:
+            logits = forward(batch.to(self.device))
         probs = logits.softmax(1) if self.task == "multiclass" else logits.sigmoid()
         return probs.cpu()
 
@@ -198,7 +233,7 @@ class Predictor:
             probabilities (multilabel).
         """
         image = np.asarray(image)
-        batch = prepare_image(image, self.size, self.mean, self.std)[None]
+        batch = prepare_image(image, self.input_size, self.mean, self.std)[None]
         return _resize_probs(self.probabilities(batch)[0], image.shape[:2]).numpy()
 
     def predict(self, image: np.ndarray) -> np.ndarray:
@@ -208,7 +243,7 @@ class Predictor:
             ``(H, W)`` uint8 index mask (multiclass), or ``(K, H, W)`` bool (multilabel).
         """
         image = np.asarray(image)
-        batch = prepare_image(image, self.size, self.mean, self.std)[None]
+        batch = prepare_image(image, self.input_size, self.mean, self.std)[None]
         return self.labels(self.probabilities(batch)[0], image.shape[:2])
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -220,8 +255,10 @@ class Predictor:
         images = [np.asarray(image) for image in images]
         if not images:
             return []
+        if self.tile:  # images keep their own sizes: one network pass each
+            return [self.predict(image) for image in images]
         batch = torch.stack(
-            [prepare_image(image, self.size, self.mean, self.std) for image in images]
+            [prepare_image(image, self.input_size, self.mean, self.std) for image in images]
         )
         probs = self.probabilities(batch)
         return [self.labels(p, image.shape[:2]) for p, image in zip(probs, images, strict=True)]
@@ -376,7 +413,7 @@ class _DecodedImages(torch.utils.data.Dataset):
 
     def __init__(self, plans: list[OutputPlan], predictor: Predictor, keep_image: bool) -> None:
         self.plans = plans
-        self.size, self.mean, self.std = predictor.size, predictor.mean, predictor.std
+        self.size, self.mean, self.std = predictor.input_size, predictor.mean, predictor.std
         self.keep_image = keep_image
 
     def __len__(self) -> int:
@@ -521,7 +558,10 @@ def predict_files(
                     good.append(item)
             if not good:
                 continue
-            probs = predictor.probabilities(torch.stack([item["tensor"] for item in good]))
+            if predictor.tile:  # full-size inputs of different sizes: one at a time
+                probs = [predictor.probabilities(item["tensor"][None])[0] for item in good]
+            else:
+                probs = predictor.probabilities(torch.stack([item["tensor"] for item in good]))
             for item, item_probs in zip(good, probs, strict=True):
                 item["tensor"] = None  # the decoded input is no longer needed
                 if pool is None:

@@ -186,6 +186,33 @@ class InstanceTask:
         }
 
 
+def _training_images(
+    data, split: str, val_split: str | None, samples, val_samples
+) -> tuple[list[NucleiSample], list[NucleiSample]]:
+    """The training and validation images of :func:`train_instance` (read or given).
+
+    Raises:
+        ValueError: for no data, no training image, or an image in both sets.
+    """
+    if samples is None:
+        if data is None:
+            raise ValueError("give either data (a DSB 2018 root) or samples")
+        samples = load_dsb2018(data, split=split)
+    if not samples:
+        raise ValueError("no training images")
+    if val_samples is None and val_split is not None:
+        if data is None:
+            raise ValueError("val_split needs data (a DSB 2018 root)")
+        val_samples = load_dsb2018(data, split=val_split)
+    val_samples = list(val_samples or [])
+    overlap = {s.image_id for s in samples} & {s.image_id for s in val_samples}
+    if overlap:
+        raise ValueError(
+            f"{len(overlap)} validation image(s) are also training images, e.g. {min(overlap)}"
+        )
+    return list(samples), val_samples
+
+
 def train_instance(
     data: str | os.PathLike | None,
     out: str | os.PathLike,
@@ -286,22 +313,7 @@ def train_instance(
     if resume and not (out / "last.pt").is_file():
         raise FileNotFoundError(f"cannot resume: no checkpoint at {out / 'last.pt'}")
     prepare_run_folder(out, resume=resume, overwrite=overwrite, init_from=init_from)
-    if samples is None:
-        if data is None:
-            raise ValueError("give either data (a DSB 2018 root) or samples")
-        samples = load_dsb2018(data, split=split)
-    if not samples:
-        raise ValueError("no training images")
-    if val_samples is None and val_split is not None:
-        if data is None:
-            raise ValueError("val_split needs data (a DSB 2018 root)")
-        val_samples = load_dsb2018(data, split=val_split)
-    val_samples = list(val_samples or [])
-    overlap = {s.image_id for s in samples} & {s.image_id for s in val_samples}
-    if overlap:
-        raise ValueError(
-            f"{len(overlap)} validation image(s) are also training images, e.g. {min(overlap)}"
-        )
+    samples, val_samples = _training_images(data, split, val_split, samples, val_samples)
 
     torch.manual_seed(seed)
     model = create_instance_model(

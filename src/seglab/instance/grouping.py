@@ -187,13 +187,7 @@ def group_instances(
     targets = torch.stack(
         [ys.float() + offset[0, ys, xs].float(), xs.float() + offset[1, ys, xs].float()], dim=1
     )
-    reference = centers.float()
-    nearest = torch.empty(len(ys), dtype=torch.int64)
-    for start in range(0, len(ys), chunk_size):
-        block = targets[start : start + chunk_size]
-        # Squared distances; argmin returns the first minimum, i.e. the higher centre on ties.
-        distance = (block[:, None, :] - reference[None, :, :]).pow(2).sum(dim=2)
-        nearest[start : start + chunk_size] = distance.argmin(dim=1)
+    nearest = _nearest_centers(targets, centers.float(), chunk_size)
 
     count = len(centers)
     areas = torch.bincount(nearest, minlength=count)
@@ -207,6 +201,26 @@ def group_instances(
     return InstanceGrouping(labels, scores, centers[kept])
 
 
+# Above this many centres a k-d tree finds each pixel's nearest centre faster than the dense
+# pixel x centre distance table (which costs O(pixels x centres)).
+_KD_TREE_CENTERS = 256
+
+
+def _nearest_centers(points: torch.Tensor, centers: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """Index of the nearest centre of each point (the first, i.e. higher, centre on ties)."""
+    if len(centers) > _KD_TREE_CENTERS:
+        from scipy.spatial import cKDTree
+
+        _, index = cKDTree(centers.numpy()).query(points.numpy(), k=1)
+        return torch.from_numpy(index.astype("int64"))
+    nearest = torch.empty(len(points), dtype=torch.int64)
+    for start in range(0, len(points), chunk_size):
+        block = points[start : start + chunk_size]
+        distance = (block[:, None, :] - centers[None, :, :]).pow(2).sum(dim=2)
+        nearest[start : start + chunk_size] = distance.argmin(dim=1)
+    return nearest
+
+
 @torch.no_grad()
 def predict_instances(
     model: torch.nn.Module,
@@ -214,6 +228,8 @@ def predict_instances(
     *,
     foreground_class: int = 1,
     device: str | torch.device = "cpu",
+    tile: int | None = None,
+    overlap: int | None = None,
     **grouping,
 ) -> InstanceGrouping:
     """Run a bottom-up instance model on one RGB image and group its outputs.
@@ -223,7 +239,14 @@ def predict_instances(
         image: ``(H, W, 3)`` uint8 RGB image.
         foreground_class: the semantic class whose softmax probability is the foreground.
         device: where to run the model.
+        tile: run the network on ``tile x tile`` windows (:mod:`seglab.models.tiling`) and
+            blend its outputs, so that its memory does not grow with the image; the grouping
+            then runs once on the blended full-size maps, so a nucleus on a seam is one
+            instance. None: the whole image at once.
+        overlap: pixels shared by neighbouring windows (default ``tile // 4``).
         **grouping: :func:`group_instances` settings (``threshold``, ``nms_kernel``, ...).
+            ``top_k`` defaults to 1,000 centres per 512 x 512 pixels (at least 1,000), so
+            that a large image keeps its nuclei.
 
     Returns:
         :class:`InstanceGrouping` at the image's size, on the CPU.
@@ -235,11 +258,17 @@ def predict_instances(
     # Imported here: seglab.data.dsb2018 imports seglab.instance.targets to build its training
     # targets, so a module-level import would be circular.
     from seglab.data.dsb2018 import normalize_image
+    from seglab.models.tiling import tiled_forward
 
     model.eval()
-    tensor = normalize_image(image)[None].to(device)
-    outputs = model(tensor)
+    tensor = normalize_image(image)[None]
+    if tile is None:
+        outputs = model(tensor.to(device))
+    else:
+        outputs = tiled_forward(model, tensor, tile=tile, overlap=overlap, device=device)
     prob = outputs["semantic"].softmax(dim=1)[0, foreground_class].cpu()
+    height, width = image.shape[:2]
+    grouping.setdefault("top_k", max(1000, math.ceil(height * width / 512**2) * 1000))
     return group_instances(
         prob, outputs["center"][0, 0].cpu(), outputs["offset"][0].cpu(), **grouping
     )
