@@ -255,7 +255,8 @@ def validate_coco(data: Any, source: str = "<coco>") -> dict:
         ``data`` itself.
 
     Raises:
-        ValueError: e.g. ``ann.json: annotations[3].image_id: 17 is not an image id``. Besides
+        ValueError: e.g. ``ann.json: annotations[3].image_id: 17 is not an image id
+            (annotation id 40)`` (the id when the annotation has one). Besides
             the structure, it checks what a hostile or broken file could exploit:
 
             * image, category and annotation ids are integers and unique, and file names are
@@ -317,22 +318,35 @@ def validate_coco(data: Any, source: str = "<coco>") -> dict:
         category_index[category_id] = k
     annotation_index: dict[int, int] = {}
     for k, annotation in enumerate(data["annotations"]):
-        field = f"annotations[{k}]"
-        if isinstance(annotation, dict) and "id" in annotation:
-            _unique_int(annotation["id"], annotation_index, source, f"{field}.id", "annotations")
-            annotation_index[annotation["id"]] = k
-        image_id = require(annotation, "image_id", source, field)
-        if not is_int(image_id) or image_id not in sizes:
-            raise fail(source, f"{field}.image_id", f"{image_id!r:.100} is not an image id")
-        category_id = require(annotation, "category_id", source, field)
-        if not is_int(category_id) or category_id not in category_index:
-            raise fail(source, f"{field}.category_id", f"{category_id!r:.100} is not a category id")
-        iscrowd = annotation.get("iscrowd", 0)
-        if not is_int(iscrowd) or iscrowd not in (0, 1):
-            raise fail(source, f"{field}.iscrowd", f"expected 0 or 1, got {iscrowd!r:.100}")
-        segmentation = require(annotation, "segmentation", source, field)
-        _check_segmentation(segmentation, source, f"{field}.segmentation", sizes[image_id])
+        try:
+            _check_annotation(k, annotation, annotation_index, sizes, category_index, source)
+        except ValueError as error:
+            if isinstance(annotation, dict) and is_int(annotation.get("id")):
+                # The id is what a user can search the file for.
+                raise ValueError(f"{error} (annotation id {annotation['id']})") from None
+            raise
     return data
+
+
+def _check_annotation(
+    k: int, annotation: Any, annotation_index: dict, sizes: dict, category_index: dict, source: str
+) -> None:
+    """Check ``annotations[k]`` (see :func:`validate_coco`) and record its id."""
+    field = f"annotations[{k}]"
+    if isinstance(annotation, dict) and "id" in annotation:
+        _unique_int(annotation["id"], annotation_index, source, f"{field}.id", "annotations")
+        annotation_index[annotation["id"]] = k
+    image_id = require(annotation, "image_id", source, field)
+    if not is_int(image_id) or image_id not in sizes:
+        raise fail(source, f"{field}.image_id", f"{image_id!r:.100} is not an image id")
+    category_id = require(annotation, "category_id", source, field)
+    if not is_int(category_id) or category_id not in category_index:
+        raise fail(source, f"{field}.category_id", f"{category_id!r:.100} is not a category id")
+    iscrowd = annotation.get("iscrowd", 0)
+    if not is_int(iscrowd) or iscrowd not in (0, 1):
+        raise fail(source, f"{field}.iscrowd", f"expected 0 or 1, got {iscrowd!r:.100}")
+    segmentation = require(annotation, "segmentation", source, field)
+    _check_segmentation(segmentation, source, f"{field}.segmentation", sizes[image_id])
 
 
 def read_coco(path: str | os.PathLike) -> dict:

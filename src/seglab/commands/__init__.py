@@ -21,6 +21,7 @@ from seglab.commands import (
     serve,
     soup,
     train,
+    train_instance,
 )
 
 __all__ = ["COMMANDS"]
@@ -36,6 +37,7 @@ COMMANDS = (
     export,
     soup,
     instance,
+    train_instance,
     serve,
     models,
 )

@@ -63,14 +63,18 @@ class NucleiSample:
     """One image and its instance label map.
 
     Attributes:
-        image_id: the Kaggle image id (the folder name).
+        image_id: the Kaggle image id (the folder name), or the file name.
         image: ``(H, W, 3)`` uint8 RGB.
         labels: ``(H, W)`` int32 instance label map, 0 = background.
+        classes: ``(M + 1,)`` int64 class of each instance id (``classes[0] = 0``, the
+            background), for data with several thing classes; None: every instance is
+            class 1 (a nucleus).
     """
 
     image_id: str
     image: np.ndarray
     labels: np.ndarray
+    classes: np.ndarray | None = None
 
 
 def dsb_image_folders(root: str | os.PathLike, *, split: str = "all") -> list[Path]:
@@ -264,6 +268,10 @@ class NucleiCrops(Dataset):
             image, labels = image.transpose(-1, -2), labels.T
         labels = labels.numpy().astype(np.int64)
         item = dict(self.targets(labels)) if self.targets is not None else {}
+        classes = self.samples[k].classes
+        if classes is not None and "semantic" in item:
+            # Several thing classes: each instance's pixels take its class, not just 1.
+            item["semantic"] = torch.from_numpy(classes[labels])
         item["labels"] = torch.from_numpy(labels)
         item["image"] = image.contiguous()
         return item

@@ -35,7 +35,12 @@ from seglab.models.panoptic_deeplab import instance_model_from_checkpoint
 from seglab.models.tiling import check_tiling
 from seglab.pretrained import default_instance_checkpoint
 
-__all__ = ["INSTANCES_SUFFIX", "InstancePredictionSummary", "predict_instance_files"]
+__all__ = [
+    "INSTANCES_SUFFIX",
+    "InstancePredictionSummary",
+    "instance_category_ids",
+    "predict_instance_files",
+]
 
 INSTANCES_SUFFIX = "_instances.png"
 
@@ -49,6 +54,29 @@ class InstancePredictionSummary:
     results_path: Path | None = None
     num_instances: int = 0
     skipped_outputs: list[Path] = field(default_factory=list)
+
+
+def instance_category_ids(checkpoint) -> list[int]:
+    """The COCO category id of each thing class of an instance checkpoint (default 1, 2, ...).
+
+    Raises:
+        ValueError: unless ``category_ids`` holds one int per thing class.
+
+    Example:
+        >>> instance_category_ids({"class_names": ["background", "nucleus"]})
+        [1]
+    """
+    things = len(checkpoint["class_names"]) - 1
+    ids = checkpoint.get("category_ids")
+    if ids is None:
+        return list(range(1, things + 1))
+    integers = isinstance(ids, list) and all(type(i) is int for i in ids)  # no bools
+    if not integers or len(ids) != things:
+        raise ValueError(
+            f"the checkpoint's category_ids must be {things} ints (one per thing class), "
+            f"got {ids!r:.100}"
+        )
+    return [int(i) for i in ids]
 
 
 def predict_instance_files(
@@ -68,8 +96,8 @@ def predict_instance_files(
     For each image ``NAME``: ``OUT/NAME_instances.png`` (uint16 label map, 0 = background),
     ``OUT/NAME_overlay.png`` (with ``overlay``); for all of them ``OUT/results.json``, a COCO
     results list (``image_id`` = the image's position in the input list, folders expanded in
-    sorted order; category 1 =
-    nucleus) and ``OUT/images.json`` mapping those ids to file names. Images in a folder keep
+    sorted order; ``category_id`` from the checkpoint's ``category_ids``, 1 = nucleus for a
+    nuclei model) and ``OUT/images.json`` mapping those ids to file names. Images in a folder keep
     their sub-folder below ``OUT``, as in :func:`~seglab.engine.predict.plan_outputs`, and
     earlier outputs in ``OUT`` are never read back as inputs. The grouping settings are the
     ones stored in the checkpoint (``grouping``), else the defaults. ``trust_checkpoint``
@@ -93,6 +121,7 @@ def predict_instance_files(
     )
     model = instance_model_from_checkpoint(state).to(device)
     grouping = checkpoint_grouping(state)
+    category_ids = np.asarray([0, *instance_category_ids(state)], np.int64)  # indexed by class
     out = Path(out)
     summary = InstancePredictionSummary()
     inputs = list(inputs)
@@ -142,7 +171,8 @@ def predict_instance_files(
         if overlay:
             save_instances_overlay(target.with_name(f"{stem.name}{OVERLAY_SUFFIX}"), image, labels)
         scores = np.concatenate([[0.0], result.scores.numpy()])  # indexed by instance id
-        results += labels_to_results(labels, image_id, scores=scores)
+        categories = category_ids[np.concatenate([[0], result.classes.numpy()])]
+        results += labels_to_results(labels, image_id, scores=scores, category_ids=categories)
         names[image_id] = str(path)
         summary.written.append(target)
         summary.num_instances += len(result)

@@ -19,7 +19,17 @@ from seglab.io import atomic_write_bytes
 
 __all__ = ["write_report", "plot_curves", "plot_confusion", "plot_samples"]
 
-_CURVE_METRICS = ("miou", "fg_iou", "mean_dice", "pixel_accuracy", "mean_pixel_accuracy")
+# Semantic runs' metrics, then instance runs' (seglab.engine.train_instance).
+_CURVE_METRICS = (
+    "miou",
+    "fg_iou",
+    "mean_dice",
+    "pixel_accuracy",
+    "mean_pixel_accuracy",
+    "dsb",
+    "aji",
+    "recall50",
+)
 
 
 def _figure():

@@ -9,7 +9,10 @@ follows the elapsed time, so the learning rate still decays to 0 at the end), we
 exact resume, atomic ``last.pt`` and ``log.csv``, the run-folder rules and DDP.
 
 An epoch is one crop per training image. ``OUT/last.pt`` is written at every epoch's end and
-every ``save_every`` steps; ``OUT/log.csv`` gets a row every ``log_every`` steps. ``resume=True``
+every ``save_every`` steps; ``OUT/log.csv`` gets a row every ``log_every`` steps. With held-out
+images (``val_split`` / ``val_samples``), every epoch ends with their DSB score, AJI and
+recall at IoU 0.5 in the log, ``OUT/best.pt`` keeps the epoch with the best DSB score, and
+``OUT/curves.png`` plots the loss and those scores at the end. ``resume=True``
 continues from ``OUT/last.pt``: the crops of a step depend only on ``(seed, step)``, so a
 resumed run sees the same batches as an uninterrupted one. The checkpoint has
 ``task = "instance"`` and rebuilds its model with
@@ -55,6 +58,8 @@ __all__ = [
 # The paper's weights (1, 200, 0.01) except the offsets: nuclei offsets are a few pixels, not
 # the hundreds of Cityscapes, so their L1 term is small and needs a larger weight to matter.
 TRAIN_LOSS_WEIGHTS = {**DEFAULT_LOSS_WEIGHTS, "offset": 0.1}
+# The classes of a nuclei model: one thing class.
+NUCLEI_CLASSES = ("background", "nucleus")
 # The grouping used to score held-out images after each epoch: the paper's defaults. (The
 # shipped settings are tuned afterwards, on the same held-out images.)
 VALIDATION_GROUPING = {"threshold": 0.1, "nms_kernel": 7}
@@ -121,6 +126,8 @@ class InstanceTask:
         model: the model to train.
         context: the DDP context; each process takes its slice of every global batch.
         val_samples: held-out images scored after every epoch (see :func:`train_instance`).
+        class_names: ``["background", *thing classes]``.
+        category_ids: the COCO category id of each thing class (written to results files).
     """
 
     def __init__(
@@ -135,8 +142,12 @@ class InstanceTask:
         model: torch.nn.Module,
         context: DistributedContext,
         val_samples: list[NucleiSample] | None = None,
+        class_names: list[str] | None = None,
+        category_ids: list[int] | None = None,
     ) -> None:
         self.model, self.weights, self.context = model, weights, context
+        self.class_names = list(class_names or NUCLEI_CLASSES)
+        self.category_ids = list(category_ids or range(1, len(self.class_names)))
         self.val_samples = list(val_samples or [])
         self.batch_size = batch_size
         self.steps_per_epoch = max(1, math.ceil(len(samples) / batch_size))
@@ -179,11 +190,58 @@ class InstanceTask:
 
     def checkpoint_fields(self) -> dict[str, Any]:
         return {
-            "class_names": ["background", "nucleus"],
+            "class_names": self.class_names,
+            "category_ids": self.category_ids,
             "task": "instance",
             "ignore_index": None,
             "preprocess": {"normalize": "per_image", "pad_multiple": self.model.size_multiple},
         }
+
+
+def _image_lists(samples, val_samples, val_split) -> dict[str, Any]:
+    """The ``train_args`` entries that record which images trained and validated a run."""
+    return {
+        "num_images": len(samples),
+        "image_ids": [sample.image_id for sample in samples],
+        "val_split": val_split,
+        "val_ids": [sample.image_id for sample in val_samples],
+    }
+
+
+def _check_settings(steps, batch_size, save_every, time_budget, schedule, budget_clock) -> None:
+    """Raise ``ValueError`` for a bad setting of :func:`train_instance` (named)."""
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("save_every", save_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"time_budget must be a positive number of minutes, got {time_budget!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if budget_clock not in ("wall", "cpu"):
+        raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {budget_clock!r}")
+
+
+def _check_classes(samples, class_names: list[str], category_ids) -> None:
+    """Every sample's instance classes must be thing classes of ``class_names``.
+
+    Raises:
+        ValueError: for fewer than two class names, category ids that do not match the thing
+            classes, or an instance class outside ``1..len(class_names) - 1``.
+    """
+    if len(class_names) < 2:
+        raise ValueError(f"class_names needs the background and a thing class, got {class_names}")
+    if category_ids is not None and len(category_ids) != len(class_names) - 1:
+        raise ValueError(
+            f"{len(category_ids)} category ids for {len(class_names) - 1} thing classes"
+        )
+    for sample in samples:
+        if sample.classes is not None and len(sample.classes) > 1:
+            top = int(sample.classes[1:].max())
+            if int(sample.classes[1:].min()) < 1 or top >= len(class_names):
+                raise ValueError(
+                    f"{sample.image_id}: instance classes must be in 1..{len(class_names) - 1} "
+                    f"({', '.join(class_names[1:])}), got {top}"
+                )
 
 
 def _training_images(
@@ -218,6 +276,8 @@ def train_instance(
     out: str | os.PathLike,
     *,
     samples: list[NucleiSample] | None = None,
+    class_names: list[str] | None = None,
+    category_ids: list[int] | None = None,
     split: str = "train",
     val_split: str | None = None,
     val_samples: list[NucleiSample] | None = None,
@@ -251,7 +311,11 @@ def train_instance(
     Args:
         data: DSB 2018 root (see :mod:`seglab.data.dsb2018`); ignored when ``samples`` is given.
         out: run folder (``last.pt``, ``log.csv``).
-        samples: training images to use instead of reading ``data`` (tests use this).
+        samples: training images to use instead of reading ``data`` (COCO data, tests).
+        class_names: ``["background", *thing classes]`` of ``samples`` whose ``classes`` are
+            set (default: background and nucleus); the model predicts one class per entry.
+        category_ids: the COCO category id of each thing class, stored in the checkpoint for
+            results files (default 1, 2, ...).
         split: the split of ``data`` to train on (default ``"train"``: even positions; use
             ``"fit"`` with ``val_split="val"`` on the 664-image stage-1 training set).
         val_split: a split of ``data`` scored after every epoch (whole images, grouped with
@@ -298,15 +362,7 @@ def train_instance(
         FileNotFoundError: with ``resume`` and no ``OUT/last.pt``.
         FileExistsError: if ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set.
     """
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("save_every", save_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be a positive number of minutes, got {time_budget!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if budget_clock not in ("wall", "cpu"):
-        raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {budget_clock!r}")
+    _check_settings(steps, batch_size, save_every, time_budget, schedule, budget_clock)
     if threads is not None:
         torch.set_num_threads(int(threads))
     out = Path(out)
@@ -316,10 +372,15 @@ def train_instance(
     samples, val_samples = _training_images(data, split, val_split, samples, val_samples)
 
     torch.manual_seed(seed)
+    class_names = list(class_names or NUCLEI_CLASSES)
+    _check_classes(samples + val_samples, class_names, category_ids)
     model = create_instance_model(
-        "panoptic_deeplab", num_classes=2, base_channels=base_channels, dual_decoder=dual_decoder
+        "panoptic_deeplab",
+        num_classes=len(class_names),
+        base_channels=base_channels,
+        dual_decoder=dual_decoder,
     )
-    if init_from is not None and not resume:
+    if init_from is not None and not resume:  # a fine-tuning run starts from these weights
         model.load_state_dict(
             load_checkpoint(init_from, trust_checkpoint=trust_checkpoint).state_dict
         )
@@ -327,10 +388,8 @@ def train_instance(
     train_args: dict[str, Any] = {
         "data": None if data is None else str(data),
         "split": split,
-        "num_images": len(samples),
-        "image_ids": [sample.image_id for sample in samples],
-        "val_split": val_split,
-        "val_ids": [sample.image_id for sample in val_samples],
+        **_image_lists(samples, val_samples, val_split),
+        "class_names": class_names,
         "base_channels": base_channels,
         "dual_decoder": dual_decoder,
         "crop_size": crop_size,
@@ -360,6 +419,8 @@ def train_instance(
         model=model,
         context=context,
         val_samples=val_samples,
+        class_names=class_names,
+        category_ids=category_ids,
     )
     settings = LoopSettings(
         out=out,
@@ -383,5 +444,16 @@ def train_instance(
         resume_keys=_RESUME_KEYS,
         train_args=train_args,
     )
+    return _fit_and_plot(task, settings, context, progress)
+
+
+def _fit_and_plot(task, settings: LoopSettings, context, progress: bool) -> InstanceTrainResult:
+    """Train, then plot the validated epochs into ``curves.png``."""
     result = fit(task, settings, context=context, device=torch.device("cpu"), progress=progress)
+    epochs = [row for row in result.history if "dsb" in row]  # the rows with validation
+    if context.is_main and epochs:
+        from seglab.engine.report import plot_curves
+
+        plot_curves(epochs, settings.out / "curves.png")
+    out = settings.out
     return InstanceTrainResult(out, out / "last.pt", result.steps, result.elapsed, result.history)

@@ -57,11 +57,14 @@ class InstanceGrouping:
         labels: ``(H, W)`` int64 instance label map, 0 = background, ids ``1..M``.
         scores: ``(M,)`` float64 score of instance ``i + 1``.
         centers: ``(M, 2)`` int64 ``(y, x)`` centre of instance ``i + 1``.
+        classes: ``(M,)`` int64 semantic class of instance ``i + 1`` (1 for a one-class
+            model; see :func:`predict_instances`), or None.
     """
 
     labels: torch.Tensor
     scores: torch.Tensor
     centers: torch.Tensor
+    classes: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -179,7 +182,9 @@ def group_instances(
     labels = torch.zeros((height, width), dtype=torch.int64)
     centers, values = find_centers(heat, threshold=threshold, nms_kernel=nms_kernel, top_k=top_k)
     foreground = prob > foreground_threshold
-    empty = InstanceGrouping(labels, torch.zeros(0, dtype=torch.float64), centers[:0])
+    empty = InstanceGrouping(
+        labels, torch.zeros(0, dtype=torch.float64), centers[:0], torch.zeros(0, dtype=torch.int64)
+    )
     if not len(centers) or not foreground.any():
         return empty
 
@@ -198,7 +203,9 @@ def group_instances(
     new_ids[kept] = torch.arange(1, int(kept.sum()) + 1)
     labels[ys, xs] = new_ids[nearest]
     scores = values.double()[kept] * (prob_sums[kept] / areas[kept].double())
-    return InstanceGrouping(labels, scores, centers[kept])
+    return InstanceGrouping(
+        labels, scores, centers[kept], torch.ones(len(scores), dtype=torch.int64)
+    )
 
 
 # Above this many centres a k-d tree finds each pixel's nearest centre faster than the dense
@@ -234,10 +241,17 @@ def predict_instances(
 ) -> InstanceGrouping:
     """Run a bottom-up instance model on one RGB image and group its outputs.
 
+    With two semantic classes (background and one thing, e.g. nuclei) the foreground is the
+    thing's probability and every instance has class 1. With more, the foreground is
+    ``1 - P(background)``; each instance takes the thing class with the largest summed
+    probability over its pixels, and its score is the centre value times that class's mean
+    probability.
+
     Args:
         model: a :class:`~seglab.models.panoptic_deeplab.PanopticDeepLab` (eval mode is set).
         image: ``(H, W, 3)`` uint8 RGB image.
-        foreground_class: the semantic class whose softmax probability is the foreground.
+        foreground_class: with two classes, the semantic class whose softmax probability is
+            the foreground.
         device: where to run the model.
         tile: run the network on ``tile x tile`` windows (:mod:`seglab.models.tiling`) and
             blend its outputs, so that its memory does not grow with the image; the grouping
@@ -266,12 +280,38 @@ def predict_instances(
         outputs = model(tensor.to(device))
     else:
         outputs = tiled_forward(model, tensor, tile=tile, overlap=overlap, device=device)
-    prob = outputs["semantic"].softmax(dim=1)[0, foreground_class].cpu()
+    probs = outputs["semantic"].softmax(dim=1)[0].cpu()
     height, width = image.shape[:2]
     grouping.setdefault("top_k", max(1000, math.ceil(height * width / 512**2) * 1000))
-    return group_instances(
-        prob, outputs["center"][0, 0].cpu(), outputs["offset"][0].cpu(), **grouping
+    if len(probs) <= 2:
+        return group_instances(
+            probs[foreground_class],
+            outputs["center"][0, 0].cpu(),
+            outputs["offset"][0].cpu(),
+            **grouping,
+        )
+    result = group_instances(
+        1 - probs[0], outputs["center"][0, 0].cpu(), outputs["offset"][0].cpu(), **grouping
     )
+    return _classify_instances(result, probs)
+
+
+def _classify_instances(result: InstanceGrouping, probs: torch.Tensor) -> InstanceGrouping:
+    """Give each instance the thing class with the largest summed probability over its
+    pixels, and rescore it with that class's mean probability (instead of the foreground's)."""
+    count = len(result)
+    labels = result.labels.reshape(-1)
+    inside = labels > 0
+    ids = labels[inside] - 1
+    sums = torch.zeros(count, len(probs) - 1, dtype=torch.float64)
+    sums.index_add_(0, ids, probs[1:].reshape(len(probs) - 1, -1)[:, inside].T.double())
+    areas = torch.bincount(ids, minlength=count).clamp(min=1).double()
+    classes = sums.argmax(dim=1) + 1
+    foreground = sums.sum(dim=1) / areas
+    chosen = sums.gather(1, (classes - 1)[:, None])[:, 0] / areas
+    # group_instances scored centre x mean foreground; swap the foreground for the class.
+    scores = result.scores * chosen / foreground.clamp(min=1e-12)
+    return InstanceGrouping(result.labels, scores, result.centers, classes)
 
 
 GROUPING_SETTINGS = ("threshold", "nms_kernel", "top_k", "foreground_threshold", "min_area")

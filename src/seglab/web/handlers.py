@@ -502,6 +502,7 @@ class _InstanceModel:
     model: object
     grouping: dict
     device: str
+    category_ids: tuple[int, ...] = (1,)  # the COCO category id of each thing class
 
     def run(self, image: np.ndarray, folder: Path, stem: str) -> ModelOutput:
         from PIL import Image
@@ -517,8 +518,11 @@ class _InstanceModel:
         Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG")
         atomic_write_bytes(label_path, buffer.getvalue())
         scores = np.concatenate([[0.0], result.scores.numpy()])  # indexed by instance id
+        by_class = np.asarray([0, *self.category_ids], np.int64)
+        categories = by_class[np.concatenate([[0], result.classes.numpy()])]
         coco_path = folder / f"{stem}_coco.json"
-        write_coco_results(coco_path, labels_to_results(labels, 0, scores=scores))
+        records = labels_to_results(labels, 0, scores=scores, category_ids=categories)
+        write_coco_results(coco_path, records)
         info = f"{len(result)} instances"
         return ModelOutput(overlay_instances(image, labels), [label_path, coco_path], info, labels)
 
@@ -540,10 +544,12 @@ def _load_model(path: Path | None, device: str, trust_checkpoint: bool = False):
     if path is not None:
         state = load_checkpoint(path, trust_checkpoint=trust_checkpoint)
         if state["task"] == "instance":
+            from seglab.engine.instance_predict import instance_category_ids
             from seglab.instance.grouping import checkpoint_grouping
 
             model = model_from_checkpoint(state).to(device)
-            return _InstanceModel(model, checkpoint_grouping(state), device)
+            categories = tuple(instance_category_ids(state))
+            return _InstanceModel(model, checkpoint_grouping(state), device, categories)
     return Predictor(path, device=device, trust_checkpoint=trust_checkpoint)
 
 

@@ -1,0 +1,133 @@
+"""``seglab train-instance``: train a bottom-up instance model on DSB folders or COCO files.
+
+The data is either a folder in the Kaggle DSB 2018 layout (``<id>/images/<id>.png`` and
+``<id>/masks/*.png``, one nucleus per mask) or a COCO instance JSON file with ``--images``,
+the folder its ``file_name`` entries are relative to (what CVAT and Label Studio export; each
+category becomes a class). By default a tenth of the images (every tenth, sorted) is held out:
+each epoch ends with their DSB score, and ``best.pt`` keeps the best epoch. The defaults are
+the recipe of the shipped nuclei model (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from seglab.commands._common import add_trust_argument
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``train-instance`` subcommand to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "train-instance",
+        help="train an instance model (Panoptic-DeepLab heads on a U-Net) on DSB or COCO data",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "--data", required=True, help="a DSB 2018 folder, or a COCO instance JSON file"
+    )
+    parser.add_argument("--images", default=None, help="the images folder of a COCO file")
+    parser.add_argument("--out", required=True, help="run folder (last.pt, best.pt, log.csv)")
+    parser.add_argument(
+        "--split",
+        default="fit",
+        help="images to train on: fit (all but every tenth, default), all, or for DSB folders "
+        "train/test (even/odd positions)",
+    )
+    parser.add_argument(
+        "--val-split",
+        default="val",
+        help="held-out images scored each epoch: val (every tenth, default) or none",
+    )
+    parser.add_argument("--base-channels", type=int, default=16, help="U-Net width (16)")
+    parser.add_argument("--crop-size", type=int, default=192, help="square crop side (192)")
+    parser.add_argument("--batch-size", type=int, default=8, help="crops per step (8)")
+    parser.add_argument("--steps", type=int, default=100_000, help="most steps (100000)")
+    parser.add_argument("--time-budget", type=float, default=None, help="minutes of training")
+    parser.add_argument(
+        "--budget-clock", default="wall", choices=("wall", "cpu"), help="clock of the budget"
+    )
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
+    parser.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction")
+    parser.add_argument(
+        "--ema", type=float, default=0.998, help="weight EMA decay (0: no average; 0.998)"
+    )
+    parser.add_argument("--sigma", type=float, default=3.0, help="centre heatmap sigma (px)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--save-every", type=int, default=50, help="steps between last.pt saves")
+    parser.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a run that OUT already holds"
+    )
+    parser.add_argument("--init-from", default=None, help="start from these weights (fine-tune)")
+    add_trust_argument(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _coco_data(args: argparse.Namespace) -> dict:
+    """The ``train_instance`` keywords of a COCO file: samples, classes and category ids."""
+    from seglab.data.coco_instances import load_coco_instances
+
+    if args.images is None:
+        raise ValueError("a COCO file needs --images, the folder its file names are relative to")
+    train = load_coco_instances(args.data, args.images, split=args.split)
+    val = (
+        load_coco_instances(args.data, args.images, split=args.val_split).samples
+        if args.val_split != "none"
+        else []
+    )
+    return {
+        "samples": train.samples,
+        "val_samples": val,
+        "class_names": train.class_names,
+        "category_ids": train.category_ids,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run :func:`seglab.engine.train_instance.train_instance` and print where the run went.
+
+    Returns:
+        The exit code, 0.
+    """
+    from seglab.engine.train_instance import train_instance
+
+    is_coco = Path(args.data).suffix.lower() == ".json"
+    if not is_coco and args.images is not None:
+        raise ValueError("--images goes with a COCO JSON --data; a DSB folder holds its images")
+    data = _coco_data(args) if is_coco else {}
+    result = train_instance(
+        args.data,
+        args.out,
+        split=args.split,
+        val_split=None if is_coco or args.val_split == "none" else args.val_split,
+        base_channels=args.base_channels,
+        crop_size=args.crop_size,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        time_budget=args.time_budget,
+        budget_clock=args.budget_clock,
+        lr=args.lr,
+        warmup=args.warmup,
+        ema=args.ema or None,
+        sigma=args.sigma,
+        seed=args.seed,
+        threads=args.threads,
+        save_every=args.save_every,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        init_from=args.init_from,
+        trust_checkpoint=args.trust_checkpoint,
+        progress=not args.quiet,
+        **data,
+    )
+    best = result.out / "best.pt"
+    print(
+        f"trained {result.steps} steps in {result.seconds / 60:.1f} min -> {result.checkpoint}"
+        + (f", best epoch in {best}" if best.is_file() else "")
+    )
+    return 0
