@@ -71,3 +71,25 @@ def test_many_nuclei_are_all_kept_on_a_large_image():
 def test_bad_tiling_is_refused():
     with pytest.raises(ValueError, match="tile must be >= 16 pixels"):
         predict_instances(PixelwiseModel(), np.zeros((40, 40, 3), np.uint8), tile=4)
+
+
+class TwoClassModel(torch.nn.Module):
+    """Red pixels are class 1, blue pixels class 2; green is the centre heat."""
+
+    def forward(self, image):
+        red, green, blue = image[:, :1], image[:, 1:2], image[:, 2:3]
+        return {
+            "semantic": torch.cat([-4 * (red + blue), 4 * red, 4 * blue], dim=1),
+            "center": torch.sigmoid(2 * green - 6),
+            "offset": torch.zeros_like(image[:, :2]),
+        }
+
+
+def test_several_classes_give_each_instance_its_class():
+    image = nuclei_image(96, [(20, 20), (60, 70)])
+    image[40:96, 40:96, 2], image[40:96, 40:96, 0] = image[40:96, 40:96, 0], 0  # 2nd: blue
+    result = predict_instances(TwoClassModel(), image, nms_kernel=7)
+    assert len(result) == 2
+    by_centre = {tuple(c.tolist()): int(k) for c, k in zip(result.centers, result.classes)}
+    assert by_centre == {(20, 20): 1, (60, 70): 2}
+    assert ((result.scores > 0) & (result.scores <= 1)).all()

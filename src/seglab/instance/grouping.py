@@ -214,7 +214,8 @@ _KD_TREE_CENTERS = 256
 
 
 def _nearest_centers(points: torch.Tensor, centers: torch.Tensor, chunk_size: int) -> torch.Tensor:
-    """Index of the nearest centre of each point (the first, i.e. higher, centre on ties)."""
+    """Index of the nearest centre of each point. On an exact tie the dense table takes the
+    first (higher) centre; the k-d tree, used for many centres, takes either."""
     if len(centers) > _KD_TREE_CENTERS:
         from scipy.spatial import cKDTree
 
