@@ -537,7 +537,8 @@ class _Trainer:
             "epoch": run.epoch + 1,
             "step": run.step,
             "lr": run.lr,
-            "train_loss": sums.get("train_loss", 0.0) / max(images, 1),
+            # A row that only closes an epoch (its steps were logged already) trained nothing.
+            "train_loss": sums["train_loss"] / images if images else float("nan"),
             **{
                 name[len("part_") :]: value / steps
                 for name, value in sums.items()

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from seglab._checks import IGNORE_INDEX
 from seglab.io import atomic_write_bytes
 
-__all__ = ["write_report", "plot_curves", "plot_confusion", "plot_samples"]
+__all__ = ["epoch_rows", "write_report", "plot_curves", "plot_confusion", "plot_samples"]
 
 # Semantic runs' metrics, then instance runs' (seglab.engine.train_instance).
 _CURVE_METRICS = (
@@ -48,9 +49,35 @@ def _save(fig, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def epoch_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per epoch: its validation row, with the training loss averaged (per image)
+    over all of the epoch's rows (runs that log every few steps have several).
+
+    Example:
+        >>> rows = [{"epoch": 1, "train_loss": 2.0, "train_images": 8},
+        ...         {"epoch": 1, "train_loss": 1.0, "train_images": 24, "dsb": 0.5}]
+        >>> epoch_rows(rows)
+        [{'epoch': 1, 'train_loss': 1.25, 'train_images': 32, 'dsb': 0.5}]
+    """
+    by_epoch: dict[int, list[dict[str, Any]]] = {}
+    for row in history:
+        by_epoch.setdefault(row["epoch"], []).append(row)
+    result = []
+    for rows in by_epoch.values():
+        trained = [r for r in rows if r.get("train_images", 1) and math.isfinite(r["train_loss"])]
+        images = sum(r.get("train_images", 1) for r in trained)
+        loss = sum(r["train_loss"] * r.get("train_images", 1) for r in trained)
+        merged = {**rows[-1], "train_loss": loss / images if images else float("nan")}
+        if "train_images" in rows[-1]:
+            merged["train_images"] = images
+        result.append(merged)
+    return result
+
+
 def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
-    """Loss (left) and validation metrics (right) against the epoch."""
+    """Loss (left) and validation metrics (right) against the epoch (see :func:`epoch_rows`)."""
     plt = _figure()
+    history = epoch_rows(history)
     epochs = [row["epoch"] for row in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     left.plot(epochs, [row["train_loss"] for row in history], label="train loss")

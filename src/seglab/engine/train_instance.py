@@ -450,10 +450,10 @@ def train_instance(
 def _fit_and_plot(task, settings: LoopSettings, context, progress: bool) -> InstanceTrainResult:
     """Train, then plot the validated epochs into ``curves.png``."""
     result = fit(task, settings, context=context, device=torch.device("cpu"), progress=progress)
-    epochs = [row for row in result.history if "dsb" in row]  # the rows with validation
-    if context.is_main and epochs:
-        from seglab.engine.report import plot_curves
+    if context.is_main and any("dsb" in row for row in result.history):  # validated epochs
+        from seglab.engine.report import epoch_rows, plot_curves
 
+        epochs = [row for row in epoch_rows(result.history) if "dsb" in row]
         plot_curves(epochs, settings.out / "curves.png")
     out = settings.out
     return InstanceTrainResult(out, out / "last.pt", result.steps, result.elapsed, result.history)
