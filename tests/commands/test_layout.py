@@ -23,7 +23,8 @@ MAX_FUNCTION_LINES = 120
 def test_every_command_module_adds_its_parser_and_runs():
     parser = build_parser()
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    names = [module.__name__.rsplit(".", 1)[1] for module in COMMANDS]
+    # Module train_instance is the command train-instance.
+    names = [module.__name__.rsplit(".", 1)[1].replace("_", "-") for module in COMMANDS]
     assert list(subparsers.choices) == names  # help lists them in COMMANDS order
     for name, module in zip(names, COMMANDS, strict=True):
         assert subparsers.choices[name].get_default("handler") is module.run

@@ -3,7 +3,8 @@
 Every module has ``add_parser(subparsers) -> argparse.ArgumentParser``, which adds the command
 and its flags, and ``run(args) -> int``, which calls the library and returns the exit code.
 Their top-level imports stay light (no torch, no OpenCV) so that ``seglab --help`` is fast;
-each ``run`` imports what it needs. A new command is one module here and one entry in
+each ``run`` imports what it needs. A new command is one module here, named as the command
+with ``_`` for ``-`` (``train_instance`` is ``seglab train-instance``), and one entry in
 :data:`COMMANDS`.
 """
 
