@@ -90,6 +90,8 @@ def test_several_classes_give_each_instance_its_class():
     image[40:96, 40:96, 2], image[40:96, 40:96, 0] = image[40:96, 40:96, 0], 0  # 2nd: blue
     result = predict_instances(TwoClassModel(), image, nms_kernel=7)
     assert len(result) == 2
-    by_centre = {tuple(c.tolist()): int(k) for c, k in zip(result.centers, result.classes)}
+    by_centre = {
+        tuple(c.tolist()): int(k) for c, k in zip(result.centers, result.classes, strict=True)
+    }
     assert by_centre == {(20, 20): 1, (60, 70): 2}
     assert ((result.scores > 0) & (result.scores <= 1)).all()
