@@ -13,9 +13,36 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seglab.commands._common import add_trust_argument
+from seglab.commands._common import add_trust_argument, pick
 
 __all__ = ["add_parser", "run"]
+
+# Flag, type, default (the shipped model's recipe) and help of the numeric settings; each is
+# the train_instance() argument of the same name.
+_SETTINGS = (
+    ("--base-channels", int, 16, "U-Net width"),
+    ("--crop-size", int, 192, "side of the square training crops"),
+    ("--batch-size", int, 8, "crops per step"),
+    ("--steps", int, 100_000, "most steps"),
+    ("--time-budget", float, None, "minutes of training on --budget-clock"),
+    ("--lr", float, 2e-3, "peak AdamW learning rate"),
+    ("--warmup", float, 0.03, "fraction of training in linear warm-up"),
+    ("--ema", float, 0.998, "weight EMA decay, 0 for none"),
+    ("--sigma", float, 3.0, "centre heatmap sigma in pixels"),
+    ("--seed", int, 0, "seed of the initialisation and the crops"),
+    ("--threads", int, None, "torch threads"),
+    ("--save-every", int, 50, "steps between last.pt saves"),
+)
+# Passed to train_instance() as they are.
+_PASSED = (
+    *(flag[2:].replace("-", "_") for flag, *_ in _SETTINGS if flag != "--ema"),
+    "split",
+    "budget_clock",
+    "resume",
+    "overwrite",
+    "init_from",
+    "trust_checkpoint",
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,7 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train-instance",
         help="train an instance model (Panoptic-DeepLab heads on a U-Net) on DSB or COCO data",
-        description=__doc__.splitlines()[0],
+        description="Train a bottom-up instance model on DSB 2018 folders or COCO instance files.",
     )
     parser.add_argument(
         "--data", required=True, help="a DSB 2018 folder, or a COCO instance JSON file"
@@ -41,23 +68,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default="val",
         help="held-out images scored each epoch: val (every tenth, default) or none",
     )
-    parser.add_argument("--base-channels", type=int, default=16, help="U-Net width (16)")
-    parser.add_argument("--crop-size", type=int, default=192, help="square crop side (192)")
-    parser.add_argument("--batch-size", type=int, default=8, help="crops per step (8)")
-    parser.add_argument("--steps", type=int, default=100_000, help="most steps (100000)")
-    parser.add_argument("--time-budget", type=float, default=None, help="minutes of training")
+    for flag, kind, default, text in _SETTINGS:
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} (default {default})")
     parser.add_argument(
         "--budget-clock", default="wall", choices=("wall", "cpu"), help="clock of the budget"
     )
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
-    parser.add_argument("--warmup", type=float, default=0.03, help="warm-up fraction")
-    parser.add_argument(
-        "--ema", type=float, default=0.998, help="weight EMA decay (0: no average; 0.998)"
-    )
-    parser.add_argument("--sigma", type=float, default=3.0, help="centre heatmap sigma (px)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--save-every", type=int, default=50, help="steps between last.pt saves")
     parser.add_argument("--resume", action="store_true", help="continue OUT/last.pt")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a run that OUT already holds"
@@ -103,26 +118,10 @@ def run(args: argparse.Namespace) -> int:
     result = train_instance(
         args.data,
         args.out,
-        split=args.split,
         val_split=None if is_coco or args.val_split == "none" else args.val_split,
-        base_channels=args.base_channels,
-        crop_size=args.crop_size,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        time_budget=args.time_budget,
-        budget_clock=args.budget_clock,
-        lr=args.lr,
-        warmup=args.warmup,
         ema=args.ema or None,
-        sigma=args.sigma,
-        seed=args.seed,
-        threads=args.threads,
-        save_every=args.save_every,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        init_from=args.init_from,
-        trust_checkpoint=args.trust_checkpoint,
         progress=not args.quiet,
+        **pick(args, *_PASSED),
         **data,
     )
     best = result.out / "best.pt"

@@ -11,8 +11,8 @@ float rounding.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,14 +31,10 @@ class OnnxPredictor(Predictor):
         path: an ``.onnx`` file written by :func:`seglab.export.export_onnx`.
         device: ``auto`` (CUDA execution provider when onnxruntime has it, else CPU), ``cpu``
             or ``cuda``.
-        tta: average the prediction with that of the horizontally flipped image.
-        scales: also average over these scales of the network-size image (needs a graph
-            exported with dynamic height and width).
-        keep_largest: keep only the largest region of each class (see :class:`Predictor`).
-        fill_holes: fill the holes of each class's regions.
-        tile, overlap: sliding-window inference (see :class:`Predictor`; needs a graph
-            exported with dynamic height and width).
         threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
+        **test_time: the test-time options of :class:`Predictor`: ``tta``, ``scales``,
+            ``keep_largest``, ``fill_holes``, ``tile``, ``overlap`` (scales other than 1 and
+            tiling need a graph exported with dynamic height and width).
 
     Attributes:
         session: the ``onnxruntime.InferenceSession`` (graph optimisation ``ORT_ENABLE_ALL``).
@@ -62,13 +58,8 @@ class OnnxPredictor(Predictor):
         path: str | os.PathLike,
         *,
         device: str = "auto",
-        tta: bool = False,
-        scales: Sequence[float] = (1.0,),
-        keep_largest: bool = False,
-        fill_holes: bool = False,
-        tile: int | None = None,
-        overlap: int | None = None,
         threads: int | None = None,
+        **test_time: Any,
     ) -> None:
         from seglab.export import parse_metadata, require_module
 
@@ -110,7 +101,7 @@ class OnnxPredictor(Predictor):
         self.size = (int(size[0]), int(size[1]))
         self.mean = self.metadata.get("mean")
         self.std = self.metadata.get("std")
-        self._set_test_time_options(tta, scales, keep_largest, fill_holes, tile, overlap)
+        self._set_test_time_options(**test_time)
         if (self.scales != (1.0,) or self.tile) and not self.metadata.get("dynamic", True):
             raise ValueError(
                 f"{self.checkpoint_path} is a static-size graph and takes only "
@@ -129,14 +120,9 @@ def create_predictor(
     *,
     backend: str = "auto",
     device: str = "auto",
-    tta: bool = False,
-    scales: Sequence[float] = (1.0,),
-    keep_largest: bool = False,
-    fill_holes: bool = False,
-    tile: int | None = None,
-    overlap: int | None = None,
     threads: int | None = None,
     trust_checkpoint: bool = False,
+    **test_time: Any,
 ) -> Predictor:
     """A predictor for a checkpoint (``.pt``) or an exported ``.onnx`` file.
 
@@ -146,16 +132,14 @@ def create_predictor(
         backend: ``auto`` (onnxruntime for a ``.onnx`` file, else torch), ``torch`` or
             ``onnxruntime``.
         device: ``auto``, ``cpu`` or ``cuda``.
-        tta: average with the prediction of the horizontally flipped image.
-        scales: also average over these image scales (1.0 is the network's size).
-        keep_largest: keep only the largest region of each class in the masks.
-        fill_holes: fill the holes of each class's regions.
-        tile, overlap: sliding-window inference on the images' own resolution (see
-            :class:`~seglab.engine.predict.Predictor`).
         threads: onnxruntime intra-op threads (ignored by the torch backend, which uses
             ``torch.get_num_threads()``).
         trust_checkpoint: let the torch backend load a ``.pt`` that is not plain data (it can
             run code stored in it; :mod:`seglab.checkpoint`). ONNX files hold no code.
+        **test_time: ``tta`` (average with the horizontally flipped image), ``scales`` (also
+            average over these image scales, 1.0 being the network's size), ``keep_largest``,
+            ``fill_holes``, ``tile`` and ``overlap`` (sliding-window inference at the images'
+            own resolution): see :class:`~seglab.engine.predict.Predictor`.
 
     Raises:
         ValueError: for an unknown backend (the message lists the valid ones), or a backend
@@ -164,15 +148,7 @@ def create_predictor(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     is_onnx = checkpoint is not None and Path(checkpoint).suffix.lower() == ".onnx"
-    options = {
-        "device": device,
-        "tta": tta,
-        "scales": scales,
-        "keep_largest": keep_largest,
-        "fill_holes": fill_holes,
-        "tile": tile,
-        "overlap": overlap,
-    }
+    options = {"device": device, **test_time}
     if backend == "auto":
         backend = "onnxruntime" if is_onnx else "torch"
     if backend == "onnxruntime":

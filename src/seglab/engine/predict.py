@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,6 +99,17 @@ def prepare_image(
     return tensor[0]
 
 
+# The test-time options of every predictor backend and their defaults.
+TEST_TIME_DEFAULTS: dict[str, Any] = {
+    "tta": False,
+    "scales": (1.0,),
+    "keep_largest": False,
+    "fill_holes": False,
+    "tile": None,
+    "overlap": None,
+}
+
+
 class Predictor:
     """Runs a trained checkpoint on NumPy images of any size.
 
@@ -151,23 +163,34 @@ class Predictor:
         self.size = state.preprocess.size or (DEFAULT_IMG_SIZE, DEFAULT_IMG_SIZE)
         self.mean = state.preprocess.mean
         self.std = state.preprocess.std
-        self._set_test_time_options(tta, scales, keep_largest, fill_holes, tile, overlap)
+        self._set_test_time_options(
+            tta=tta,
+            scales=scales,
+            keep_largest=keep_largest,
+            fill_holes=fill_holes,
+            tile=tile,
+            overlap=overlap,
+        )
 
-    def _set_test_time_options(
-        self,
-        tta: bool,
-        scales: Sequence[float],
-        keep_largest: bool,
-        fill_holes: bool,
-        tile: int | None = None,
-        overlap: int | None = None,
-    ) -> None:
+    def _set_test_time_options(self, **options: Any) -> None:
         """Store the test-time augmentation, tiling and mask clean-up settings (shared by
-        backends)."""
-        self.tta = tta
-        self.scales = check_test_scales(scales)
-        self.keep_largest = keep_largest
-        self.fill_holes = fill_holes
+        backends): the keys of :data:`TEST_TIME_DEFAULTS`.
+
+        Raises:
+            TypeError: for an unknown option.
+            ValueError: for bad scales or tiling settings.
+        """
+        unknown = sorted(set(options) - set(TEST_TIME_DEFAULTS))
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {', '.join(unknown)}; valid: {', '.join(TEST_TIME_DEFAULTS)}"
+            )
+        options = {**TEST_TIME_DEFAULTS, **options}
+        self.tta = bool(options["tta"])
+        self.scales = check_test_scales(options["scales"])
+        self.keep_largest = bool(options["keep_largest"])
+        self.fill_holes = bool(options["fill_holes"])
+        tile, overlap = options["tile"], options["overlap"]
         self.tile, self.overlap = (None, None) if tile is None else check_tiling(tile, overlap)
 
     @property
