@@ -132,6 +132,13 @@ def test_predictor_errors(tmp_path):
         Predictor(tmp_path / "c.pt", device="cpu").predict(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         Predictor(tmp_path / "nope.pt")
+    from seglab.engine.onnx_predict import create_predictor
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'flip'"):
+        create_predictor(tmp_path / "c.pt", device="cpu", flip=True)
+    predictor = Predictor(tmp_path / "c.pt", device="cpu")
+    with pytest.raises(TypeError, match=r"unknown option\(s\) flip; valid: tta, scales"):
+        predictor._set_test_time_options(flip=True)  # what the ONNX predictor passes on
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee"])
