@@ -170,6 +170,19 @@ def group_all(outputs: list, grouping: dict) -> tuple[list, list]:
     return labels, scores
 
 
+def ship_checkpoint(state, grouping: dict, path: Path) -> None:
+    """Write ``state`` without its training state (optimiser, EMA, history) and with the
+    tuned ``grouping``: what ``seglab instance`` loads."""
+    slim = {
+        key: value
+        for key, value in state.items()
+        if key not in ("optimizer", "history", "format", "ema")
+    }
+    slim["grouping"] = grouping
+    save_checkpoint(path, slim)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -317,14 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.ship:
-        slim = {
-            key: value
-            for key, value in state.items()
-            if key not in ("optimizer", "history", "format")
-        }
-        slim["grouping"] = grouping
-        save_checkpoint(args.ship, slim)
-        print(f"wrote {args.ship} ({args.ship.stat().st_size / 1e6:.2f} MB)")
+        ship_checkpoint(state, grouping, args.ship)
     return 0
 
 

@@ -49,9 +49,10 @@ from bench_instance_deep import (  # noqa: E402
     compact,
     evaluate,
     group_all,
+    ship_checkpoint,
 )
 
-from seglab.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from seglab.checkpoint import load_checkpoint  # noqa: E402
 from seglab.data.dsb2018 import load_dsb2018, normalize_image  # noqa: E402
 from seglab.instance.draw import overlay_instances  # noqa: E402
 from seglab.metrics import dsb_score  # noqa: E402
@@ -292,12 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.ship:
-        slim = {
-            k: v for k, v in state.items() if k not in ("optimizer", "history", "format", "ema")
-        }
-        slim["grouping"] = grouping
-        save_checkpoint(args.ship, slim)
-        print(f"wrote {args.ship} ({args.ship.stat().st_size / 1e6:.2f} MB)")
+        ship_checkpoint(state, grouping, args.ship)
     return 0
 
 
