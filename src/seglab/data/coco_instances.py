@@ -22,6 +22,7 @@ Splits: ``"fit"`` / ``"val"`` take every image but each tenth / each tenth (posi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = ["COCO_SPLITS", "CocoInstances", "load_coco_instances"]
 COCO_SPLITS = ("fit", "val", "all")
 
 
+@dataclass
 class CocoInstances:
     """What :func:`load_coco_instances` read.
 
@@ -47,10 +49,9 @@ class CocoInstances:
         category_ids: the COCO category id of each class but the background.
     """
 
-    def __init__(self, samples, class_names, category_ids) -> None:
-        self.samples: list[NucleiSample] = samples
-        self.class_names: list[str] = class_names
-        self.category_ids: list[int] = category_ids
+    samples: list[NucleiSample]
+    class_names: list[str]
+    category_ids: list[int]
 
 
 def _check_polygons(segmentation, source: str, field: str) -> None:
