@@ -143,3 +143,31 @@ def test_bad_split(tmp_path, capsys):
     argv = ["train-instance", "--data", str(path), "--images", str(folder), "--split", "nope"]
     assert main([*argv, "--out", str(tmp_path / "r"), *TINY]) == 2
     assert "unknown split 'nope'; choose one of fit, val, all" in capsys.readouterr().err
+
+
+def test_torchrun_trains_an_instance_model(tmp_path, torchrun_command):
+    import os
+    import subprocess
+
+    path, folder = coco_dataset(tmp_path, images=11)
+    args = ["--data", str(path), "--images", str(folder), *TINY, "--steps", "4"]
+    assert main(["train-instance", *args, "--out", str(tmp_path / "one")]) == 0
+    finished = subprocess.run(
+        torchrun_command("-m", "seglab", "train-instance", *args, "--out", str(tmp_path / "two")),
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        check=True,
+        timeout=600,
+        capture_output=True,
+        text=True,
+    )
+    state = load_checkpoint(tmp_path / "two" / "last.pt")
+    assert state["step"] == 4 and state["class_names"] == ["background", "nucleus", "cell"]
+    assert state["train_args"]["batch_size"] == 2  # the global batch: one crop per process
+    assert (tmp_path / "two" / "best.pt").is_file() and (tmp_path / "two" / "curves.png").is_file()
+
+    def steps(run: str) -> list[str]:
+        with (tmp_path / run / "log.csv").open() as handle:
+            return [row["step"] for row in csv.DictReader(handle)]
+
+    assert steps("two") == steps("one")  # one process wrote the log, row for row
+    assert finished.stdout.count("trained 4 steps") == 1  # rank 0 reports for all

@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
         **pick(args, *_PASSED),
         **data,
     )
+    from seglab.engine.distributed import env_world
+
+    if env_world()[0] != 0:
+        return 0  # under torchrun, rank 0 reports for all
     best = result.out / "best.pt"
     print(
         f"trained {result.steps} steps in {result.seconds / 60:.1f} min -> {result.checkpoint}"
