@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -59,3 +60,39 @@ def test_an_unreadable_file_is_reported_and_the_rest_written(tmp_path, capsys):
     assert "1 label maps" in captured.out and "1 failed" in captured.out
     assert "empty.png" in captured.err and "Traceback" not in captured.err
     assert (out / "good_instances.png").is_file() and not (out / "empty_instances.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--crop-size", "1000000"], "crop_size"),
+        (["--crop-size", "0"], "crop_size"),
+        (["--lr", "nan"], "lr must be > 0 and finite, got nan"),
+        (["--ema", "2"], r"ema decay must be in \(0, 1\), got 2.0"),
+        (["--warmup", "0.9"], "warmup must be >= 0 and <= 0.5, got 0.9"),
+        (["--sigma", "0"], "sigma must be > 0 and finite, got 0.0"),
+        (["--steps", "0"], "steps must be a positive int, got 0"),
+        (["--time-budget", "nan"], "time_budget must be a positive number of minutes"),
+    ],
+)
+def test_train_instance_refuses_bad_numbers_before_reading_data(tmp_path, capsys, flags, message):
+    # The data folder does not even exist: the numbers are checked first, and nothing is
+    # written to --out.
+    out = tmp_path / "run"
+    argv = ["train-instance", "--data", str(tmp_path / "none"), "--out", str(out), *flags]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("tile", "overlap"), [("-1", None), ("8", None), ("64", "40"), ("64", "-1")]
+)
+def test_instance_refuses_bad_tiles(tmp_path, capsys, tile, overlap):
+    Image.fromarray(_nuclei()).save(tmp_path / "a.png")
+    argv = ["instance", str(tmp_path / "a.png"), "--out", str(tmp_path / "out"), "--tile", tile]
+    assert main(argv + (["--tile-overlap", overlap] if overlap else [])) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

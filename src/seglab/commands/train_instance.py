@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code, 0.
     """
+    from seglab.engine.distributed import env_world
     from seglab.engine.train_instance import train_instance
 
     is_coco = Path(args.data).suffix.lower() == ".json"
@@ -124,8 +125,6 @@ def run(args: argparse.Namespace) -> int:
         **pick(args, *_PASSED),
         **data,
     )
-    from seglab.engine.distributed import env_world
-
     if env_world()[0] != 0:
         return 0  # under torchrun, rank 0 reports for all
     best = result.out / "best.pt"

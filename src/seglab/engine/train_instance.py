@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seglab._checks import check_real, is_finite_number
 from seglab.checkpoint import load_checkpoint
 from seglab.data.dsb2018 import NucleiCrops, NucleiSample, load_dsb2018
 from seglab.engine.distributed import DistributedContext
@@ -43,7 +44,8 @@ from seglab.engine.loop import LoopSettings, StepLoss, fit, prepare_run_folder
 from seglab.engine.schedule import SCHEDULES
 from seglab.instance.grouping import predict_instances
 from seglab.instance.targets import DEFAULT_LOSS_WEIGHTS, instance_loss, instance_target_tensors
-from seglab.metrics import aggregated_jaccard_index, dsb_score, instance_match_counts
+from seglab.limits import check_network_size
+from seglab.metrics import aggregated_jaccard_index, instance_match_counts
 from seglab.models.panoptic_deeplab import create_instance_model
 
 __all__ = [
@@ -101,9 +103,12 @@ def score_instance_maps(predictions: list[np.ndarray], targets: list[np.ndarray]
     """
     dsb, aji, matched, total = [], [], 0, 0
     for pred, target in zip(predictions, targets, strict=True):
-        dsb.append(dsb_score(pred, target))
+        # One match table per image gives both the DSB score and the recall at IoU 0.5 (the
+        # first DSB threshold).
+        true_pos, num_target, num_pred = instance_match_counts(pred, target)
+        found = num_target + num_pred
+        dsb.append(float(np.mean(true_pos / (found - true_pos))) if found else float("nan"))
         aji.append(aggregated_jaccard_index(pred, target))
-        true_pos, num_target, _ = instance_match_counts(pred, target, thresholds=(0.5,))
         matched, total = matched + int(true_pos[0]), total + num_target
     return {
         "dsb": float(np.nanmean(dsb)) if not np.isnan(dsb).all() else float("nan"),
@@ -219,6 +224,18 @@ def _check_settings(steps, batch_size, save_every, time_budget, schedule, budget
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
     if budget_clock not in ("wall", "cpu"):
         raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {budget_clock!r}")
+
+
+def _check_numbers(crop_size, lr, weight_decay, warmup, sigma, ema) -> None:
+    """Raise ``ValueError`` for a non-finite or out-of-range number: NaN would silently poison
+    training, and a crop of 10**6 pixels would pad every crop to it."""
+    check_network_size((crop_size, crop_size), "crop_size")
+    check_real("lr", lr, low=0, low_open=True)
+    check_real("weight_decay", weight_decay, low=0)
+    check_real("warmup", warmup, low=0, high=0.5)
+    check_real("sigma", sigma, low=0, low_open=True)
+    if ema is not None and not (is_finite_number(ema) and 0 < ema < 1):
+        raise ValueError(f"ema decay must be in (0, 1), got {ema!r}")
 
 
 def _check_classes(samples, class_names: list[str], category_ids) -> None:
@@ -363,6 +380,7 @@ def train_instance(
         FileExistsError: if ``out`` holds a run and neither ``resume`` nor ``overwrite`` is set.
     """
     _check_settings(steps, batch_size, save_every, time_budget, schedule, budget_clock)
+    _check_numbers(crop_size, lr, weight_decay, warmup, sigma, ema)
     if threads is not None:
         torch.set_num_threads(int(threads))
     out = Path(out)
